@@ -30,3 +30,25 @@ def test_missing_sample_file_names_the_path(tmp_path):
         assert str(missing) in str(error)
     else:
         raise AssertionError("expected FileNotFoundError")
+
+
+def test_sample_is_reproducible_from_debian_fashion_mnist(tmp_path):
+    """The committed sample equals what make_sample.py produces from the IDX files."""
+    import pathlib
+    import subprocess
+    import sys
+
+    import pytest
+
+    idx_dir = pathlib.Path("/usr/share/datasets/fashion-mnist")
+    if not (idx_dir / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Debian package dataset-fashion-mnist not installed "
+                    "(scripts/install_system_packages.sh installs it)")
+    out = tmp_path / "regenerated.npz"
+    script = pathlib.Path(sample.__file__).with_name("sample_data") / "make_sample.py"
+    subprocess.run([sys.executable, str(script), "--idx_dir", str(idx_dir), "--out", str(out)],
+                   check=True, capture_output=True)
+    with np.load(out) as fresh, np.load(sample.SAMPLE_PATH) as committed:
+        assert sorted(fresh.files) == sorted(committed.files)
+        for name in committed.files:
+            np.testing.assert_array_equal(fresh[name], committed[name])
