@@ -1,0 +1,1 @@
+"""Pure image functions: every parameter explicit, no randomness, inputs never modified."""
