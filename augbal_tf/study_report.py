@@ -1,0 +1,223 @@
+"""The study's report: summary.csv, summary.md, summary.png and the printed table.
+
+Everything here is computed from `results.csv` alone (through `study_stats`), so a
+report can be rebuilt from a finished or interrupted study directory at any time.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")  # Headless: the study runs on servers and in CI.
+import matplotlib.pyplot as plt  # noqa: E402  (must follow the backend choice)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from augbal_tf import study_stats  # noqa: E402
+
+SUMMARY_CSV = "summary.csv"
+SUMMARY_MD = "summary.md"
+SUMMARY_PNG = "summary.png"
+
+_VERDICT_MARKS = {"effective": "+", "ineffective": "-", "neutral": "=",
+                  "undetermined": "?", "reference": "ref"}
+
+
+def read_results(path: str | pathlib.Path) -> pd.DataFrame:
+    """Reads results.csv keeping ratio labels as text (`8`, `natural`).
+
+    Raises:
+      ValueError: if the file does not exist.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ValueError(f"results file {str(path)!r} does not exist")
+    return pd.read_csv(path, dtype={"ratio": str, "cell": str})
+
+
+def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
+                 command: str, environment: Mapping | None = None,
+                 alpha: float = study_stats.DEFAULT_ALPHA, confidence: float = 0.95,
+                 title: str = "augbal study") -> pd.DataFrame:
+    """Writes summary.csv, summary.md and summary.png into `out_dir`.
+
+    Args:
+      results: rows of results.csv.
+      out_dir: folder for the three files (created if needed).
+      command: the exact command that ran the study, recorded in summary.md.
+      environment: package versions, commit and devices, recorded in summary.md.
+      alpha: family-wise error rate of the verdicts.
+      confidence: coverage of the reported intervals.
+      title: heading of summary.md and the heatmap.
+
+    Returns:
+      The summary DataFrame (as in summary.csv).
+    """
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = study_stats.summarize(results, alpha=alpha, confidence=confidence)
+    ranking = study_stats.overall_ranking(summary)
+    _write_atomic(out_dir / SUMMARY_CSV, summary.to_csv(index=False))
+    text = markdown(summary, ranking, command=command, environment=environment or {},
+                    alpha=alpha, confidence=confidence, title=title, n_runs=len(results))
+    _write_atomic(out_dir / SUMMARY_MD, text)
+    plot_heatmap(summary, ranking, out_dir / SUMMARY_PNG, title=title)
+    return summary
+
+
+def rule_text(summary: pd.DataFrame, alpha: float = study_stats.DEFAULT_ALPHA,
+              confidence: float = 0.95) -> str:
+    """The verdict rule with this report's number of comparisons filled in."""
+    return study_stats.VERDICT_RULE.format(
+        n=study_stats.comparison_count(summary), alpha=alpha,
+        min_seeds=study_stats.MIN_SEEDS, confidence=confidence)
+
+
+def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
+             environment: Mapping, alpha: float = study_stats.DEFAULT_ALPHA,
+             confidence: float = 0.95, title: str = "augbal study", n_runs: int = 0) -> str:
+    """The whole summary.md as a string."""
+    n_tests = study_stats.comparison_count(summary)
+    lines = [f"# {title}", "", "## Verdict rule", "", rule_text(summary, alpha, confidence), "",
+             f"{n_tests} comparisons were made (from {n_runs} runs). Without a correction, "
+             f"about {n_tests * alpha:.1f} of them would look significant at alpha = {alpha:g} "
+             "by chance alone even if no augmentation had any effect.", "",
+             "Columns: *mean* is the test balanced accuracy averaged over seeds; *diff* is the "
+             "mean paired difference from the unbalanced baseline (same seed) in percentage "
+             f"points with its {confidence:.0%} t-interval; *p (Holm)* the corrected p-value; "
+             "*gap* the fraction of the balanced-vs-unbalanced gap recovered (from seed means; "
+             "n/a when the balanced baseline is not above the unbalanced one); *rank* ranks "
+             "augmentations within the ratio by *diff*.", ""]
+    for ratio in sorted(summary["ratio"].unique(), key=study_stats.ratio_sort_key):
+        lines += [f"## Ratio {ratio}" + ("" if ratio == study_stats.NATURAL_RATIO else ":1"), ""]
+        lines += _markdown_table(_display_rows(summary[summary["ratio"] == ratio]))
+        lines.append("")
+    if len(ranking):
+        lines += ["## Overall ranking of augmentations", "",
+                  "Ranked by the per-ratio mean paired difference averaged over ratios.", ""]
+        rows = [{"rank": str(r.rank), "augmentation": r.cell.split(":", 1)[1],
+                 "ratios": str(r.n_ratios), "mean diff (pp)": _pp(r.mean_difference),
+                 "mean gap": _fraction(r.mean_gap_fraction), "mean rank": f"{r.mean_rank:.1f}",
+                 "verdicts": r.verdicts} for r in ranking.itertuples()]
+        lines += _markdown_table(rows) + [""]
+    lines += ["## Run", "", "Command:", "", "```", command, "```", ""]
+    if environment:
+        lines += ["Environment:", ""]
+        lines += [f"- {key}: {value}" for key, value in _flatten(environment)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def format_table(summary: pd.DataFrame, alpha: float = study_stats.DEFAULT_ALPHA,
+                 confidence: float = 0.95) -> str:
+    """The summary as a fixed-width text table for the terminal."""
+    rows = _display_rows(summary, with_ratio=True)
+    columns = list(rows[0]) if rows else []
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    out = ["  ".join(c.ljust(widths[c]) for c in columns),
+           "  ".join("-" * widths[c] for c in columns)]
+    out += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in rows]
+    out += ["", rule_text(summary, alpha, confidence).replace("**", "")]
+    return "\n".join(out)
+
+
+def plot_heatmap(summary: pd.DataFrame, ranking: pd.DataFrame, path: str | pathlib.Path,
+                 title: str = "augbal study") -> None:
+    """Cell x ratio heatmap: colour = paired difference, text = mean and verdict."""
+    ratios = sorted(summary["ratio"].unique(), key=study_stats.ratio_sort_key)
+    baselines = [c for c in summary["cell"].drop_duplicates()
+                 if study_stats.cell_kind(c) == "baseline"]
+    cells = baselines + list(ranking["cell"])
+    lookup = {(r.cell, r.ratio): r for r in summary.itertuples()}
+    differences = np.full((len(cells), len(ratios)), np.nan)
+    for i, cell in enumerate(cells):
+        for j, ratio in enumerate(ratios):
+            row = lookup.get((cell, ratio))
+            if row is not None:
+                differences[i, j] = 100.0 * row.mean_difference
+    limit = np.nanmax(np.abs(differences)) if np.isfinite(differences).any() else 1.0
+    limit = max(limit, 1.0)
+
+    fig_height = 1.6 + 0.38 * len(cells)
+    fig_width = max(6.5, 3.2 + 1.5 * len(ratios))
+    fig, ax = plt.subplots(figsize=(fig_width, fig_height), layout="constrained")
+    image = ax.imshow(np.ma.masked_invalid(differences), cmap="RdBu", vmin=-limit,
+                      vmax=limit, aspect="auto")
+    for i, cell in enumerate(cells):
+        for j, ratio in enumerate(ratios):
+            row = lookup.get((cell, ratio))
+            if row is None:
+                continue
+            label = f"{100 * row.mean:.1f}% {_VERDICT_MARKS.get(row.verdict, '')}"
+            strong = abs(differences[i, j]) > 0.6 * limit
+            ax.text(j, i, label, ha="center", va="center", fontsize=8,
+                    color="white" if strong else "black")
+    ax.set_xticks(range(len(ratios)), [f"{r}:1" if r != study_stats.NATURAL_RATIO else r
+                                       for r in ratios])
+    ax.set_yticks(range(len(cells)), [c.replace("baseline:", "[baseline] ").replace("aug:", "")
+                                      for c in cells])
+    if baselines and len(cells) > len(baselines):
+        ax.axhline(len(baselines) - 0.5, color="black", linewidth=1.0)
+    ax.set_xlabel("imbalance ratio (majority:minority)")
+    ax.set_title(f"{title}\ntext: mean test balanced accuracy over seeds\n"
+                 "+ effective   - ineffective   = neutral   ? undetermined", fontsize=9)
+    bar = fig.colorbar(image, ax=ax, shrink=0.8)
+    bar.set_label("paired diff. from unbalanced (pp)")
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def _display_rows(summary: pd.DataFrame, with_ratio: bool = False) -> list[dict[str, str]]:
+    rows = []
+    for r in summary.itertuples():
+        row = {"ratio": r.ratio} if with_ratio else {}
+        interval = ("" if math.isnan(r.ci_low) else
+                    f" [{_pp(r.ci_low)}, {_pp(r.ci_high)}]")
+        std = "" if math.isnan(r.std) else f" ± {100 * r.std:.1f}"
+        row.update({
+            "cell": r.cell, "seeds": str(r.n_seeds), "mean (%)": f"{100 * r.mean:.1f}{std}",
+            "diff (pp)": ("ref" if r.verdict == "reference" else _pp(r.mean_difference) + interval),
+            "p (Holm)": "" if math.isnan(r.p_holm) else f"{r.p_holm:.3g}",
+            "gap": _fraction(r.gap_fraction), "verdict": r.verdict,
+            "rank": "" if pd.isna(r.rank) else str(r.rank)})
+        rows.append(row)
+    return rows
+
+
+def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
+    if not rows:
+        return ["(no runs)"]
+    columns = list(rows[0])
+    return (["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            + ["| " + " | ".join(row[c] for c in columns) + " |" for row in rows])
+
+
+def _pp(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{100 * value:+.1f}"
+
+
+def _fraction(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.2f}"
+
+
+def _flatten(mapping: Mapping, prefix: str = ""):
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _flatten(value, prefix=f"{name}.")
+        else:
+            yield name, value
+
+
+def _write_atomic(path: pathlib.Path, text: str) -> None:
+    # A report is either the old one or the new one, never half of each.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
