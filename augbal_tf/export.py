@@ -1,0 +1,125 @@
+"""Exports a trained classifier as a SavedModel that serves raw uint8 images.
+
+`model.export` would serve the float model input and return logits; the
+exported endpoint here takes uint8 RGB images of any size, resizes and
+normalises them with `augbal_tf.preprocessing.preprocess_images` (the exact
+training preprocessing) and returns class probabilities.
+
+The SavedModel, loaded with `tf.saved_model.load(path)`, has:
+  * `serving_default(images)`: uint8 [N, H, W, 3] -> float32 probabilities
+    [N, num_classes] (one H, W per call); also the TF-Serving signature.
+  * `class_names()`: string [num_classes], class names in label order.
+  * `image_size()`: int32 scalar, the model input side length.
+"""
+
+import os
+import pathlib
+import shutil
+import uuid
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from augbal_tf import preprocessing
+
+SERVING_ENDPOINT = "serving_default"
+CLASS_NAMES_ENDPOINT = "class_names"
+IMAGE_SIZE_ENDPOINT = "image_size"
+IMAGES_SPEC = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
+
+
+def serving_function(model: keras.Model, image_size: int) -> tf.types.experimental.GenericFunction:
+    """Builds the serving computation: uint8 images -> class probabilities.
+
+    Args:
+      model: a Keras model mapping normalised float images
+        [N, image_size, image_size, 3] to logits [N, num_classes].
+      image_size: model input side length in pixels.
+
+    Returns:
+      A `tf.function` taking uint8 [N, H, W, 3] (any H, W; one size per call)
+      and returning float32 softmax probabilities [N, num_classes].
+    """
+    # Validate eagerly, not at first trace.
+    preprocessing.preprocess_images(tf.zeros([1, 1, 1, 3], tf.uint8), image_size)
+
+    @tf.function(input_signature=[IMAGES_SPEC])
+    def serve(images):
+        inputs = preprocessing.preprocess_images(images, image_size)
+        logits = model(inputs, training=False)
+        # Under mixed precision the logits are float16; softmax in float32.
+        return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+
+    return serve
+
+
+def export_saved_model(model: keras.Model, export_dir, class_names: Sequence[str],
+                       image_size: int) -> pathlib.Path:
+    """Writes the serving SavedModel to `export_dir` atomically.
+
+    The model is written to a temporary sibling folder and renamed into place,
+    so `export_dir` is either absent or a complete SavedModel. An existing
+    SavedModel at `export_dir` is replaced (the trainer decides whether a
+    workdir may be rewritten); any other existing path is an error.
+
+    Args:
+      model: Keras model mapping normalised images to logits.
+      export_dir: destination folder.
+      class_names: class names in label order, one per model output.
+      image_size: model input side length in pixels.
+
+    Returns:
+      The export folder as a `pathlib.Path`.
+
+    Raises:
+      ValueError: if `class_names` is empty, not unique, or does not match the
+        model's number of outputs.
+      FileExistsError: if `export_dir` exists and is not a SavedModel.
+    """
+    class_names = [str(name) for name in class_names]
+    if not class_names or len(set(class_names)) != len(class_names):
+        raise ValueError(f"class_names must be non-empty and unique, got {class_names!r}")
+    serve = serving_function(model, image_size)
+    num_outputs = serve.get_concrete_function().structured_outputs.shape[-1]
+    if num_outputs != len(class_names):
+        raise ValueError(f"class_names has {len(class_names)} names but the model has "
+                         f"{num_outputs} outputs")
+    export_dir = pathlib.Path(export_dir)
+    if export_dir.exists() and not is_saved_model(export_dir):
+        raise FileExistsError(f"export_dir {export_dir} exists and is not a SavedModel; "
+                              "refusing to replace it")
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SERVING_ENDPOINT, serve)
+    archive.add_endpoint(CLASS_NAMES_ENDPOINT, lambda: tf.constant(class_names, tf.string),
+                         input_signature=[])
+    archive.add_endpoint(IMAGE_SIZE_ENDPOINT, lambda: tf.constant(image_size, tf.int32),
+                         input_signature=[])
+
+    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+    temp_dir = export_dir.with_name(f".{export_dir.name}.tmp-{token}")
+    old_dir = export_dir.with_name(f".{export_dir.name}.old-{token}")
+    try:
+        archive.write_out(str(temp_dir), verbose=False)
+        if export_dir.exists():
+            # Directories cannot be renamed over each other: move the old one aside first.
+            os.rename(export_dir, old_dir)
+        try:
+            os.rename(temp_dir, export_dir)
+        except OSError:
+            if old_dir.exists():
+                os.rename(old_dir, export_dir)
+            raise
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        shutil.rmtree(old_dir, ignore_errors=True)
+    return export_dir
+
+
+def is_saved_model(path) -> bool:
+    """True if `path` is a folder holding a SavedModel."""
+    path = pathlib.Path(path)
+    return (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file()
