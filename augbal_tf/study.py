@@ -1,0 +1,446 @@
+"""The study: run a grid of training runs and report which augmentations help.
+
+    python -m augbal_tf.study --flagfile=launch/quickstart.flags
+
+Each cell (a baseline or an augmentation, at one imbalance ratio, with one seed) is
+a normal training run in its own workdir under `--study_dir`:
+
+    <study_dir>/ratio_<r>/<baseline_x | aug_X>/seed_<s>/   (metrics.json, TensorBoard, ...)
+    <study_dir>/results.csv, summary.csv, summary.md, summary.png
+
+Seed s is both the training seed and the data seed of its cells, so all cells of
+one seed see the same minority subset, validation and test images: comparisons
+within a seed are paired (`augbal_tf.study_stats`). Rerunning the command skips
+cells that finished with unchanged resolved flags and reruns changed ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+
+from augbal_tf import config as config_lib
+from augbal_tf import study_report, study_stats
+from augbal_tf import workdir as workdir_lib
+
+BASELINES = ("balanced", "unbalanced", "undersample", "oversample_random", "class_weight")
+RESULTS_CSV = "results.csv"
+CELL_RECORD = "study_cell.json"  # Written by the study into each finished cell's workdir.
+
+RESULT_COLUMNS = (
+    "cell", "dataset", "classes", "ratio", "sampling", "augmentation", "class_weight", "seed",
+    "validation_accuracy", "validation_balanced_accuracy", "test_accuracy",
+    "test_balanced_accuracy", "test_minority_recall", "test_minority_f1", "test_macro_f1",
+    "selection", "selected_epoch", "epochs_run", "wall_time_s", "workdir")
+
+# Trains one cell and returns its metrics dict: `train_and_evaluate`, or a stand-in.
+TrainFn = Callable[[config_lib.TrainConfig, str], dict]
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """The grid of a study; `base` holds every training and dataset setting of the cells."""
+
+    base: config_lib.TrainConfig
+    study_dir: str
+    ratios: tuple[str, ...] = ("8",)
+    augmentations: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0, 1, 2)
+    baselines: tuple[str, ...] = ("balanced", "unbalanced")
+    keep_datasets: bool = True
+    export_cells: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One training run of the grid."""
+
+    name: str  # `baseline:<name>` or `aug:<Transform>`, the results.csv `cell` column.
+    ratio: str  # A label from `study_stats.ratio_label`.
+    seed: int
+    config: config_lib.TrainConfig
+    workdir: str
+
+
+def resolve_augmentations(names: Sequence[str]) -> tuple[str, ...]:
+    """Canonical transform names; `paper` expands to the paper's 33, `all` to every one.
+
+    Raises:
+      ValueError: for an unknown name (the message lists close matches).
+    """
+    import augstatic  # Imported here: only studies with augmentations need it.
+
+    resolved = []
+    for name in names:
+        key = name.strip()
+        if not key:
+            continue
+        if key.lower() == "paper":
+            expanded = augstatic.PAPER_TRANSFORMS
+        elif key.lower() == "all":
+            expanded = augstatic.available()
+        else:
+            try:
+                expanded = (augstatic.lookup(key).__name__,)
+            except ValueError as error:
+                raise ValueError(f"--augmentations: {error}") from None
+        resolved += [n for n in expanded if n not in resolved]
+    return tuple(resolved)
+
+
+def resolve_baselines(names: Sequence[str]) -> tuple[str, ...]:
+    """Baseline names in canonical order, always including `unbalanced` (the reference).
+
+    Raises:
+      ValueError: for a name that is not a baseline.
+    """
+    chosen = {name.strip().lower() for name in names if name.strip()}
+    unknown = sorted(chosen - set(BASELINES))
+    if unknown:
+        raise ValueError(f"--baselines={','.join(names)!r} has unknown name(s) {unknown}; "
+                         f"allowed: {', '.join(BASELINES)}")
+    chosen.add("unbalanced")
+    return tuple(name for name in BASELINES if name in chosen)
+
+
+def parse_seeds(values: Sequence[str | int]) -> tuple[int, ...]:
+    """Distinct non-negative integer seeds, in the given order.
+
+    Raises:
+      ValueError: for a value that is not an integer >= 0, or no seeds at all.
+    """
+    seeds = []
+    for value in values:
+        try:
+            seed = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"--seeds has {value!r}; allowed: integers >= 0, comma-separated")
+        if seed < 0:
+            raise ValueError(f"--seeds has {value!r}; allowed: integers >= 0, comma-separated")
+        if seed not in seeds:
+            seeds.append(seed)
+    if not seeds:
+        raise ValueError("--seeds is empty; give at least one seed (3 or more for intervals)")
+    return tuple(seeds)
+
+
+def parse_ratios(values: Sequence[str | float]) -> tuple[str, ...]:
+    """Distinct ratio labels (`8`, `2.5`, `natural`), in the given order.
+
+    Raises:
+      ValueError: for a value that is neither a number >= 1 nor `natural`, or none.
+    """
+    labels = []
+    for value in values:
+        if isinstance(value, str) and not value.strip():
+            continue
+        try:
+            label = study_stats.ratio_label(value)
+        except ValueError as error:
+            raise ValueError(f"--ratios: {error}") from None
+        if label not in labels:
+            labels.append(label)
+    if not labels:
+        raise ValueError("--ratios is empty; give numbers >= 1 or 'natural'")
+    return tuple(labels)
+
+
+def expand_grid(study: StudyConfig) -> list[Cell]:
+    """Every cell of the study, ratio by ratio and seed by seed.
+
+    Within a seed the cells sharing a dataset variant (unbalanced and class_weight)
+    are adjacent, so `--keep_datasets=false` can delete each variant early.
+    """
+    cells = []
+    for ratio in study.ratios:
+        imbalance_ratio = None if ratio == study_stats.NATURAL_RATIO else float(ratio)
+        for seed in study.seeds:
+            common = dict(imbalance_ratio=imbalance_ratio, seed=seed, data_seed=seed,
+                          export=study.export_cells, overwrite=False)
+            named = [(f"baseline:{name}", _baseline_fields(name)) for name in study.baselines]
+            named += [(f"aug:{name}", dict(sampling="oversample_augment", augmentation=(name,),
+                                           class_weight="none"))
+                      for name in study.augmentations]
+            for name, fields in named:
+                config = dataclasses.replace(study.base, **common, **fields)
+                workdir = os.path.join(study.study_dir, f"ratio_{ratio}",
+                                       name.replace(":", "_"), f"seed_{seed}")
+                cells.append(Cell(name, ratio, seed, config, workdir))
+    return cells
+
+
+def _baseline_fields(name: str) -> dict:
+    if name == "class_weight":
+        return dict(sampling="unbalanced", augmentation=(), class_weight="balanced")
+    return dict(sampling=name, augmentation=(), class_weight="none")
+
+
+def cell_status(cell: Cell) -> str:
+    """`finished` (same resolved flags), `resume` (unfinished, same flags), `changed`
+    (the workdir holds a run with other flags: it is rerun from scratch) or `new`.
+
+    Raises:
+      ValueError: if the workdir holds files that are not an augbal run.
+    """
+    run_file = pathlib.Path(cell.workdir, workdir_lib.RUN_FILE)
+    try:
+        status = workdir_lib.prepare(cell.workdir, cell.config, write=False)
+    except ValueError:
+        if run_file.exists():
+            return "changed"
+        raise
+    return {workdir_lib.Status.FINISHED: "finished", workdir_lib.Status.RESUME: "resume",
+            workdir_lib.Status.NEW: "new"}[status]
+
+
+def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: str = "",
+              log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Runs every unfinished cell, writes results.csv and the report, returns the summary.
+
+    Args:
+      study: the grid.
+      train_fn: trains one cell in this process; default `train.train_and_evaluate`.
+        Cells whose `cpu_devices` this process cannot provide run
+        `python -m augbal_tf.train` in a subprocess instead.
+      command: the exact command line, recorded in summary.md.
+      log: where progress lines go.
+
+    Returns:
+      The summary DataFrame (also in summary.csv).
+    """
+    cells = expand_grid(study)
+    os.makedirs(study.study_dir, exist_ok=True)
+    statuses = {cell.workdir: cell_status(cell) for cell in cells}
+    finished = {workdir for workdir, status in statuses.items() if status == "finished"}
+    to_run = [cell for cell in cells if cell.workdir not in finished]
+    changed = sum(1 for status in statuses.values() if status == "changed")
+    log(f"study: {len(cells)} cells in {study.study_dir}: {len(finished)} finished earlier "
+        f"(skipped), {len(to_run)} to run ({changed} with changed flags, rerun from scratch)")
+    if not study.base.minority:
+        log("study: --minority is not set, so results.csv has no minority recall/F1 (the "
+            "builder picks the class with the fewest training images)")
+    start = time.monotonic()
+    durations = []
+    for index, cell in enumerate(cells, start=1):
+        label = f"[{index}/{len(cells)}] ratio {cell.ratio} {cell.name} seed {cell.seed}"
+        if cell.workdir in finished:
+            log(f"{label}: finished earlier, skipped")
+        else:
+            cell_start = time.monotonic()
+            metrics = _train_cell(cell, statuses[cell.workdir], train_fn)
+            wall_time = time.monotonic() - cell_start
+            _write_record(cell, wall_time)
+            finished.add(cell.workdir)
+            durations.append(wall_time)
+            remaining = len(to_run) - len(durations)
+            left = remaining * sum(durations) / len(durations)
+            log(f"{label}: {wall_time:.1f} s, test balanced accuracy "
+                f"{metrics['test']['balanced_accuracy']:.3f} | elapsed "
+                f"{_duration(time.monotonic() - start)}, ~{_duration(left)} left "
+                f"({remaining} cells)")
+        _write_results(cells, finished, study.study_dir)
+        if not study.keep_datasets:
+            _delete_finished_variants(cells, finished, cell)
+    results = study_report.read_results(os.path.join(study.study_dir, RESULTS_CSV))
+    summary = study_report.write_report(results, study.study_dir, command=command,
+                                        environment=_environment(cells))
+    log("\n" + study_report.format_table(summary))
+    log(f"\nreport: {os.path.join(study.study_dir, study_report.SUMMARY_MD)} "
+        f"(and summary.csv, summary.png, results.csv); TensorBoard: "
+        f"tensorboard --logdir={study.study_dir}")
+    return summary
+
+
+def _train_cell(cell: Cell, status: str, train_fn: TrainFn | None) -> dict:
+    config = cell.config
+    if status == "changed":
+        # A changed flag must never silently reuse (or resume) the old run.
+        config = dataclasses.replace(config, overwrite=True)
+    if _needs_subprocess(config):
+        return _train_in_subprocess(config, cell.workdir)
+    if train_fn is None:
+        from augbal_tf import train  # Imported lazily: it loads TensorFlow.
+
+        train_fn = train.train_and_evaluate
+    return train_fn(config, cell.workdir)
+
+
+def _needs_subprocess(config: config_lib.TrainConfig) -> bool:
+    """True when the cell asks for a CPU split this process does not have."""
+    if config.cpu_devices == 0:
+        return False
+    import tensorflow as tf  # Only studies that split the CPU pay for this import here.
+
+    return len(tf.config.list_logical_devices("CPU")) != config.cpu_devices
+
+
+def _train_in_subprocess(config: config_lib.TrainConfig, workdir: str) -> dict:
+    flagfile = pathlib.Path(workdir + ".flags")
+    flagfile.parent.mkdir(parents=True, exist_ok=True)
+    lines = config_lib.flag_lines(config, workdir)
+    if config.overwrite:
+        lines.append("--overwrite")
+    flagfile.write_text("\n".join(lines) + "\n")
+    command = [sys.executable, "-m", "augbal_tf.train", f"--flagfile={flagfile}"]
+    completed = subprocess.run(command, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"cell {workdir} failed in a subprocess (exit code "
+                           f"{completed.returncode}): {' '.join(command)}")
+    return json.loads(pathlib.Path(workdir, "metrics.json").read_text())
+
+
+def _write_record(cell: Cell, wall_time: float) -> None:
+    # The wall time of a cell is known only to the study; keep it beside the run so
+    # a resumed study still reports it.
+    record = {"flags_hash": config_lib.flags_hash(cell.config), "cell": cell.name,
+              "ratio": cell.ratio, "seed": cell.seed, "wall_time_s": round(wall_time, 3)}
+    workdir_lib.write_atomic(pathlib.Path(cell.workdir, CELL_RECORD), json.dumps(record, indent=2))
+
+
+def _read_record(cell: Cell) -> dict:
+    path = pathlib.Path(cell.workdir, CELL_RECORD)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return record if record.get("flags_hash") == config_lib.flags_hash(cell.config) else {}
+
+
+def result_row(cell: Cell, metrics: dict, record: dict) -> dict:
+    """The results.csv row of a finished cell."""
+    config = cell.config
+    test = metrics["test"]
+    validation = metrics.get("validation") or {}
+    per_class = test.get("per_class", {})
+    minority_stats = [per_class[name] for name in config.minority if name in per_class]
+    f1s = [stats["f1"] for stats in per_class.values()]
+    dataset = config.source
+    if config.source == "manual" and config.manual_dir:
+        dataset = f"manual:{os.path.basename(os.path.normpath(config.manual_dir))}"
+    return {
+        "cell": cell.name, "dataset": dataset, "classes": ",".join(per_class) or
+        ",".join(config.classes), "ratio": cell.ratio, "sampling": config.sampling,
+        "augmentation": ",".join(config.augmentation), "class_weight": config.class_weight,
+        "seed": cell.seed,
+        "validation_accuracy": validation.get("accuracy", math.nan),
+        "validation_balanced_accuracy": validation.get("balanced_accuracy", math.nan),
+        "test_accuracy": test["accuracy"], "test_balanced_accuracy": test["balanced_accuracy"],
+        "test_minority_recall": _mean([s["recall"] for s in minority_stats]),
+        "test_minority_f1": _mean([s["f1"] for s in minority_stats]),
+        "test_macro_f1": _mean(f1s), "selection": metrics.get("selection", ""),
+        "selected_epoch": metrics.get("selected_epoch"),
+        "epochs_run": metrics.get("epochs_run", math.nan),
+        "wall_time_s": record.get("wall_time_s", math.nan), "workdir": cell.workdir}
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def _write_results(cells: Sequence[Cell], finished: set[str], study_dir: str) -> None:
+    rows = [result_row(cell, workdir_lib.read_metrics(cell.workdir), _read_record(cell))
+            for cell in cells if cell.workdir in finished]
+    frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    path = pathlib.Path(study_dir, RESULTS_CSV)
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def _delete_finished_variants(cells: Sequence[Cell], finished: set[str], current: Cell) -> None:
+    """Deletes the current cell's dataset variant once every cell using it is done."""
+    from augbal_datasets.augbal import prepare  # The builder, imported only when deleting.
+
+    dataset = config_lib.dataset_config(current.config)
+    sharing = [c for c in cells if config_lib.dataset_config(c.config) == dataset]
+    if any(c.workdir not in finished for c in sharing):
+        return
+    variant_dir = prepare.variant_dir(dataset, current.config.data_dir)
+    if os.path.isdir(variant_dir):
+        shutil.rmtree(variant_dir)
+
+
+def _environment(cells: Sequence[Cell]) -> dict:
+    # Every cell records its environment; the most recently finished one describes
+    # the software that produced (at least the end of) this report.
+    newest, newest_time = {}, -1.0
+    for cell in cells:
+        path = pathlib.Path(cell.workdir, "metrics.json")
+        if path.is_file() and path.stat().st_mtime > newest_time:
+            newest_time = path.stat().st_mtime
+            newest = json.loads(path.read_text()).get("environment", {})
+    return newest
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def study_from_flags(flag_values) -> StudyConfig:
+    """Builds the StudyConfig of the study flags (and the training flags as its base).
+
+    Raises:
+      ValueError: for a missing `--study_dir` or invalid grid flags.
+    """
+    if not flag_values.study_dir:
+        raise ValueError("--study_dir is required: the folder for the cells' workdirs and the "
+                         "report")
+    base = config_lib.from_flags(flag_values)
+    return StudyConfig(
+        base=base, study_dir=os.path.abspath(os.path.expanduser(flag_values.study_dir)),
+        ratios=parse_ratios(flag_values.ratios),
+        augmentations=resolve_augmentations(flag_values.augmentations),
+        seeds=parse_seeds(flag_values.seeds),
+        baselines=resolve_baselines(flag_values.baselines),
+        keep_datasets=flag_values.keep_datasets, export_cells=flag_values.export_cells)
+
+
+def main(argv: Sequence[str]) -> None:
+    from absl import flags
+
+    if len(argv) > 1:
+        raise ValueError(f"unexpected positional arguments {list(argv[1:])}; use --flags")
+    flag_values = flags.FLAGS
+    study = study_from_flags(flag_values)
+    if study.base.cpu_devices:
+        from augbal_tf import distribution  # Splits the CPU before TensorFlow initialises.
+
+        distribution.configure_cpu_devices(study.base.cpu_devices)
+    command = " ".join(["python -m augbal_tf.study", *map(_quote, sys.argv[1:])])
+    run_study(study, command=command)
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def run() -> None:
+    """Console-script entry point (`augbal-study`)."""
+    from absl import app
+
+    import augbal_tf.flags  # noqa: F401  (defines every flag)
+
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,185 @@
+"""Tests of the study's grid, resume/skip logic and results.csv, with a stand-in trainer.
+
+The stand-in follows the real workdir rules (`augbal_tf.workdir.prepare`) and writes
+a metrics.json shaped like training's, without TensorFlow; the end-to-end study with
+real training is in test_study_e2e.py.
+"""
+
+import json
+import pathlib
+
+import pandas as pd
+import pytest
+
+from augbal_tf import config as config_lib
+from augbal_tf import study, study_report, study_stats
+from augbal_tf import workdir as workdir_lib
+
+CLASSES = ("tshirt_top", "shirt")
+
+
+def _fake_metrics(config):
+    # A deterministic "score" per cell so that the report has something to compare.
+    score = 0.60 + 0.01 * config.seed
+    score += {"balanced": 0.2, "oversample_random": 0.05}.get(config.sampling, 0.0)
+    score += 0.1 if config.augmentation == ("HorizontalFlip",) else 0.0
+    score += 0.02 if config.class_weight == "balanced" else 0.0
+    per_class = {name: {"precision": score, "recall": score - 0.1 * (name == "shirt"),
+                        "f1": score, "support": 10} for name in CLASSES}
+    split = {"accuracy": score, "balanced_accuracy": score, "per_class": per_class,
+             "confusion_matrix": [[5, 5], [5, 5]]}
+    return {"selected_epoch": 1, "selection": config.selection, "epochs_run": config.epochs,
+            "validation": split, "test": split, "environment": {"packages": {"fake": "1"}}}
+
+
+class FakeTrainer:
+    """Counts calls; optionally fails after `fail_after` trainings (an interruption)."""
+
+    def __init__(self, fail_after=None):
+        self.calls = []
+        self.fail_after = fail_after
+
+    def __call__(self, config, workdir):
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise KeyboardInterrupt("simulated interruption")
+        status = workdir_lib.prepare(workdir, config)
+        self.calls.append((workdir, status, config.overwrite))
+        if status == workdir_lib.Status.FINISHED:
+            return workdir_lib.read_metrics(workdir)
+        metrics = _fake_metrics(config)
+        workdir_lib.write_atomic(pathlib.Path(workdir, workdir_lib.METRICS_FILE),
+                                 json.dumps(metrics))
+        return metrics
+
+
+def _study(tmp_path, **overrides):
+    base = config_lib.TrainConfig(source="sample", classes=CLASSES, minority=("shirt",),
+                                  epochs=1, image_size=32, data_dir=str(tmp_path / "tfds"))
+    fields = dict(base=base, study_dir=str(tmp_path / "study"), ratios=("4",),
+                  augmentations=("HorizontalFlip", "GaussNoise"), seeds=(0, 1, 2),
+                  baselines=("balanced", "unbalanced"))
+    fields.update(overrides)
+    return study.StudyConfig(**fields)
+
+
+def test_expand_grid_cells_and_configs(tmp_path):
+    grid = study.expand_grid(_study(tmp_path, ratios=("4", "natural"),
+                                    baselines=study.BASELINES, export_cells=True))
+    assert len(grid) == 2 * 3 * (5 + 2)
+    first_seed = [c for c in grid if c.ratio == "4" and c.seed == 0]
+    assert [c.name for c in first_seed] == [
+        "baseline:balanced", "baseline:unbalanced", "baseline:undersample",
+        "baseline:oversample_random", "baseline:class_weight", "aug:HorizontalFlip",
+        "aug:GaussNoise"]
+    by_name = {c.name: c.config for c in first_seed}
+    assert by_name["baseline:class_weight"].sampling == "unbalanced"
+    assert by_name["baseline:class_weight"].class_weight == "balanced"
+    assert by_name["aug:GaussNoise"].sampling == "oversample_augment"
+    assert by_name["aug:GaussNoise"].augmentation == ("GaussNoise",)
+    assert by_name["aug:GaussNoise"].class_weight == "none"
+    for cell in grid:
+        assert cell.config.seed == cell.config.data_seed == cell.seed
+        assert cell.config.export is True and cell.config.epochs == 1
+        expected_ratio = None if cell.ratio == "natural" else 4.0
+        assert cell.config.imbalance_ratio == expected_ratio
+    workdirs = [c.workdir for c in grid]
+    assert len(set(workdirs)) == len(workdirs)
+    assert first_seed[-1].workdir.endswith("ratio_4/aug_GaussNoise/seed_0")
+
+
+def test_run_study_writes_results_and_report(tmp_path):
+    trainer = FakeTrainer()
+    config = _study(tmp_path)
+    lines = []
+    summary = study.run_study(config, trainer, command="python -m augbal_tf.study --x",
+                              log=lines.append)
+    assert len(trainer.calls) == 12
+    results = study_report.read_results(tmp_path / "study" / study.RESULTS_CSV)
+    assert list(results.columns) == list(study.RESULT_COLUMNS)
+    assert len(results) == 12
+    assert sorted(results["cell"].unique()) == [
+        "aug:GaussNoise", "aug:HorizontalFlip", "baseline:balanced", "baseline:unbalanced"]
+    row = results[(results["cell"] == "aug:HorizontalFlip") & (results["seed"] == 2)].iloc[0]
+    assert row["sampling"] == "oversample_augment" and row["augmentation"] == "HorizontalFlip"
+    assert row["ratio"] == "4" and row["dataset"] == "sample"
+    assert row["classes"] == "tshirt_top,shirt"
+    assert row["test_balanced_accuracy"] == pytest.approx(0.72)
+    assert row["test_minority_recall"] == pytest.approx(0.62)
+    assert row["wall_time_s"] >= 0 and row["epochs_run"] == 1
+    assert summary["cell"].tolist() == study_stats.summarize(results)["cell"].tolist()
+    assert dict(zip(summary["cell"], summary["verdict"]))["aug:HorizontalFlip"] == "effective"
+    for name in ("summary.csv", "summary.md", "summary.png"):
+        assert (tmp_path / "study" / name).is_file()
+    assert "python -m augbal_tf.study --x" in (tmp_path / "study" / "summary.md").read_text()
+    # One progress line per cell with a time-left estimate, then the table.
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == 12 and all("left" in line for line in progress)
+    assert "baseline:unbalanced" in lines[-2]
+
+
+def test_rerun_skips_finished_and_reruns_changed_cells(tmp_path):
+    study.run_study(_study(tmp_path), FakeTrainer(), log=lambda _: None)
+    wall_times = study_report.read_results(tmp_path / "study" / study.RESULTS_CSV)["wall_time_s"]
+
+    again = FakeTrainer()
+    study.run_study(_study(tmp_path), again, log=lambda _: None)
+    assert again.calls == []
+    # Skipped cells keep the wall time of their original run.
+    rerun = study_report.read_results(tmp_path / "study" / study.RESULTS_CSV)["wall_time_s"]
+    pd.testing.assert_series_equal(wall_times, rerun)
+
+    # One more augmentation: only its three cells run.
+    more = FakeTrainer()
+    study.run_study(_study(tmp_path, augmentations=("HorizontalFlip", "GaussNoise", "Transpose")),
+                    more, log=lambda _: None)
+    assert [pathlib.Path(w).parent.name for w, _, _ in more.calls] == ["aug_Transpose"] * 3
+
+    # A changed training flag reruns every cell from scratch (overwrite), never reuses.
+    changed = _study(tmp_path)
+    changed = study.StudyConfig(**{**changed.__dict__,
+                                   "base": config_lib.TrainConfig(**{
+                                       **changed.base.__dict__, "learning_rate": 1e-3})})
+    rerun = FakeTrainer()
+    study.run_study(changed, rerun, log=lambda _: None)
+    assert len(rerun.calls) == 12
+    assert all(status == workdir_lib.Status.NEW and overwrite for _, status, overwrite in rerun.calls)
+
+
+def test_resume_after_interruption_runs_only_unfinished_cells(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        study.run_study(_study(tmp_path), FakeTrainer(fail_after=5), log=lambda _: None)
+    partial = study_report.read_results(tmp_path / "study" / study.RESULTS_CSV)
+    assert len(partial) == 5
+    resumed = FakeTrainer()
+    study.run_study(_study(tmp_path), resumed, log=lambda _: None)
+    assert len(resumed.calls) == 7
+    assert len(study_report.read_results(tmp_path / "study" / study.RESULTS_CSV)) == 12
+
+
+def test_foreign_files_in_a_cell_workdir_are_an_error(tmp_path):
+    config = _study(tmp_path, augmentations=())
+    cell = study.expand_grid(config)[0]
+    pathlib.Path(cell.workdir).mkdir(parents=True)
+    pathlib.Path(cell.workdir, "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds no augbal run"):
+        study.run_study(config, FakeTrainer(), log=lambda _: None)
+
+
+def test_grid_flag_parsing():
+    assert len(study.resolve_augmentations(["paper"])) == 33
+    assert study.resolve_augmentations(["horizontal_flip", "HorizontalFlip", "gauss_noise"]) == (
+        "HorizontalFlip", "GaussNoise")
+    with pytest.raises(ValueError, match="--augmentations: unknown transform name 'HorizFlip'"):
+        study.resolve_augmentations(["HorizFlip"])
+    assert study.resolve_baselines(["class_weight", "balanced"]) == (
+        "balanced", "unbalanced", "class_weight")
+    with pytest.raises(ValueError, match="--baselines=.*'oversample'"):
+        study.resolve_baselines(["oversample"])
+    assert study.parse_seeds(["2", "0", "2"]) == (2, 0)
+    with pytest.raises(ValueError, match="--seeds has '-1'"):
+        study.parse_seeds(["-1"])
+    with pytest.raises(ValueError, match="--seeds is empty"):
+        study.parse_seeds([])
+    assert study.parse_ratios(["8", "2.0", "natural", "8.0"]) == ("8", "2", "natural")
+    with pytest.raises(ValueError, match="--ratios: ratio='0.5'"):
+        study.parse_ratios(["0.5"])
