@@ -159,3 +159,36 @@ def _bounds(low, high) -> str:
     if high is None:
         return f" >= {low}"
     return f" in [{low}, {high}]"
+
+
+INTERPOLATIONS = {"nearest": 0, "linear": 1, "cubic": 2, "area": 3, "lanczos4": 4}
+BORDER_MODES = {"constant": 0, "replicate": 1, "reflect": 2, "wrap": 3, "reflect_101": 4}
+
+
+def interpolation(arg: str, value: str) -> str:
+    """Checks an interpolation name (OpenCV flag via INTERPOLATIONS[value])."""
+    return choice(arg, value, INTERPOLATIONS)
+
+
+def border_mode(arg: str, value: str) -> str:
+    """Checks a border mode name (OpenCV flag via BORDER_MODES[value])."""
+    return choice(arg, value, BORDER_MODES)
+
+
+def odd_kernel_range(arg: str, value, low: int = 3, high: int = 99) -> tuple[int, int]:
+    """Checks a (low, high) range of odd kernel sizes; a single odd int k means (k, k)."""
+    return integer_range(arg, value, low, high, odd=True)
+
+
+def flag(arg: str, value) -> bool:
+    """Checks a boolean."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{arg} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def size_pair(arg: str, value) -> tuple[int, int]:
+    """Checks a (height, width) pair of positive integers."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{arg} must be a (height, width) pair of integers >= 1, got {value!r}")
+    return integer(f"{arg}[0]", value[0], 1), integer(f"{arg}[1]", value[1], 1)

@@ -1,29 +1,61 @@
-"""Colour functions on RGB images (colour matrices, PCA lighting, hue/saturation)."""
+"""Colour functions on HxWx3 RGB images (colour matrices, PCA lighting, hue/saturation)."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+from augstatic.functional import pixel
+
+_IDENTITY = np.arange(256, dtype=np.float64)
+# ITU-R 601 luma weights (OpenCV's RGB2GRAY).
+_LUMA = np.array([0.299, 0.587, 0.114])
+_SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
+
+
+def _transform(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Per-pixel affine colour map (3x3 or 3x4); saturates uint8, clips float32 to [0, 1]."""
+    out = cv2.transform(image, matrix)
+    return out if image.dtype == np.uint8 else np.clip(out, 0.0, 1.0, out=out)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Luma (ITU-R 601) replicated into 3 equal channels."""
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
+def to_sepia(image: np.ndarray) -> np.ndarray:
+    """The classic sepia colour matrix."""
+    return _transform(image, _SEPIA)
+
+
+def channel_shuffle(image: np.ndarray, order) -> np.ndarray:
+    """Reorders the channels: output channel c is input channel order[c]."""
+    return cv2.merge([image[:, :, int(c)] for c in order]) if list(order) != [0, 1, 2] \
+        else image.copy()
+
+
+def channel_dropout(image: np.ndarray, channels, fill: float) -> np.ndarray:
+    """Sets the listed channels to `fill`."""
+    out = image.copy()
+    out[:, :, list(channels)] = fill
+    return out
+
 
 def pixel_covariance(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (C,) and covariance (C, C) of the pixels of an HxWxC image, in [0, 1] units."""
-    pixels = image.reshape(-1, image.shape[-1]) if image.ndim == 3 else image.reshape(-1, 1)
-    covariance, mean = cv2.calcCovarMatrix(pixels, None, cv2.COVAR_NORMAL | cv2.COVAR_ROWS
-                                           | cv2.COVAR_SCALE, cv2.CV_64F)
+    """Mean (3,) and covariance (3, 3) of the pixels, in [0, 1] units."""
+    covariance, mean = cv2.calcCovarMatrix(image.reshape(-1, 3), None,
+                                           cv2.COVAR_NORMAL | cv2.COVAR_ROWS | cv2.COVAR_SCALE,
+                                           cv2.CV_64F)
     scale = 255.0 if image.dtype == np.uint8 else 1.0
     return mean.ravel() / scale, covariance / (scale * scale)
 
 
-def fancy_pca(image: np.ndarray, alpha_vector: np.ndarray) -> np.ndarray:
+def fancy_pca(image: np.ndarray, alpha_vector) -> np.ndarray:
     """Albumentations-2 Fancy PCA: x + V diag(alpha * lambda) (x - mean), clipped.
 
-    The pixel covariance's eigenvectors V (sorted by descending eigenvalue lambda) scale the
-    centred pixels; as this is affine in x it runs as one cv2.transform call.
-
-    Args:
-      image: HxWx3 uint8 or float32 RGB image.
-      alpha_vector: (3,) scale factors, one per principal component.
+    V are the eigenvectors of the pixel covariance sorted by descending eigenvalue lambda. The
+    map is affine in x, so it runs as one cv2.transform call.
     """
     mean, covariance = pixel_covariance(image)
     eig_vals, eig_vecs = np.linalg.eigh(covariance)
@@ -34,5 +66,51 @@ def fancy_pca(image: np.ndarray, alpha_vector: np.ndarray) -> np.ndarray:
     matrix = np.empty((3, 4))
     matrix[:, :3] = np.eye(3) + mixing
     matrix[:, 3] = -(mixing @ mean) * scale
-    out = cv2.transform(image, matrix)
-    return out if image.dtype == np.uint8 else np.clip(out, 0.0, 1.0, out=out)
+    return _transform(image, matrix)
+
+
+def adjust_brightness(image: np.ndarray, factor: float) -> np.ndarray:
+    """Multiplies by `factor` (torchvision semantics)."""
+    return pixel.multiply(image, factor)
+
+
+def adjust_contrast(image: np.ndarray, factor: float) -> np.ndarray:
+    """Blends with the mean luma: x * factor + mean * (1 - factor) (torchvision semantics)."""
+    mean = float(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).mean())
+    if image.dtype == np.uint8:
+        table = np.clip(np.rint(_IDENTITY * factor + mean * (1.0 - factor)), 0, 255)
+        return pixel.lut(image, table.astype(np.uint8))
+    return np.clip(image * np.float32(factor) + np.float32(mean * (1.0 - factor)), 0.0, 1.0)
+
+
+def adjust_saturation(image: np.ndarray, factor: float) -> np.ndarray:
+    """Blends with the grayscale image: x * factor + gray * (1 - factor)."""
+    # Linear in x: one 3x3 colour matrix instead of gray conversion plus blending.
+    matrix = factor * np.eye(3) + (1.0 - factor) * np.tile(_LUMA, (3, 1))
+    return _transform(image, matrix)
+
+
+def adjust_hue(image: np.ndarray, factor: float) -> np.ndarray:
+    """Rotates hue by `factor` of a full turn (torchvision semantics)."""
+    if image.dtype == np.uint8:
+        hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+        table = np.mod(np.arange(256) + 180.0 * factor, 180).astype(np.uint8)
+        hsv[:, :, 0] = cv2.LUT(hsv[:, :, 0], table)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+    hsv[:, :, 0] = np.mod(hsv[:, :, 0] + factor * 360.0, 360.0)
+    return np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), 0.0, 1.0)
+
+
+def shift_hsv(image: np.ndarray, hue_shift: float, sat_shift: float, val_shift: float) -> np.ndarray:
+    """Shifts hue (OpenCV 0..179 units, wrapping), saturation and value (0..255, saturating).
+
+    Pixels with zero saturation stay gray, as in Albumentations. uint8 only.
+    """
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+    hue_table = np.mod(np.arange(256) + hue_shift, 180).astype(np.uint8)
+    sat_table = np.clip(np.rint(_IDENTITY + sat_shift), 0, 255).astype(np.uint8)
+    sat_table[0] = 0
+    val_table = np.clip(np.rint(_IDENTITY + val_shift), 0, 255).astype(np.uint8)
+    table = np.stack([hue_table, sat_table, val_table], axis=1).reshape(1, 256, 3)
+    return cv2.cvtColor(cv2.LUT(hsv, table), cv2.COLOR_HSV2RGB)

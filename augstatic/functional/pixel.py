@@ -1,0 +1,113 @@
+"""Tone functions on any channel count, mostly 8-bit lookup tables (one cv2.LUT call each)."""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+_IDENTITY = np.arange(256, dtype=np.int32)
+
+
+def lut(image: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Applies a 256-entry uint8 table (or a 1x256xC per-channel table) to a uint8 image."""
+    return cv2.LUT(image, table).reshape(image.shape)
+
+
+@functools.lru_cache(maxsize=64)
+def invert_table() -> np.ndarray:
+    """Table mapping x -> 255 - x."""
+    return (255 - _IDENTITY).astype(np.uint8)
+
+
+def invert(image: np.ndarray) -> np.ndarray:
+    """Returns max - x (255 for uint8, 1 for float32)."""
+    if image.dtype == np.uint8:
+        return cv2.bitwise_not(image).reshape(image.shape)
+    return 1.0 - image
+
+
+@functools.lru_cache(maxsize=256)
+def solarize_table(threshold: int) -> np.ndarray:
+    """Table inverting values >= `threshold` (an 8-bit level)."""
+    return np.where(_IDENTITY >= threshold, 255 - _IDENTITY, _IDENTITY).astype(np.uint8)
+
+
+def solarize(image: np.ndarray, threshold: float) -> np.ndarray:
+    """Inverts every pixel value >= `threshold` (given in [0, 1] of the dtype's maximum)."""
+    if image.dtype == np.uint8:
+        return lut(image, solarize_table(int(np.ceil(threshold * 255.0))))
+    return np.where(image >= threshold, 1.0 - image, image).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def posterize_table(bits: int) -> np.ndarray:
+    """Table keeping the top `bits` bits of each 8-bit value."""
+    mask = (0xFF << (8 - bits)) & 0xFF
+    return (_IDENTITY & mask).astype(np.uint8)
+
+
+def posterize(image: np.ndarray, bits: int) -> np.ndarray:
+    """Keeps the `bits` most significant bits of every uint8 value."""
+    return lut(image, posterize_table(bits))
+
+
+def multiply(image: np.ndarray, factor: float) -> np.ndarray:
+    """Scales every value by `factor` with rounding and saturation."""
+    if image.dtype == np.uint8:
+        table = np.clip(np.rint(_IDENTITY * factor), 0, 255).astype(np.uint8)
+        return lut(image, table)
+    return np.clip(image * np.float32(factor), 0.0, 1.0)
+
+
+def multiply_channels(image: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Scales channel c by factors[c] (a per-channel lookup table in one call)."""
+    if image.dtype == np.uint8:
+        table = np.clip(np.rint(_IDENTITY[:, None] * factors[None, :]), 0, 255).astype(np.uint8)
+        return lut(image, table.reshape(1, 256, -1))
+    return np.clip(image * factors.astype(np.float32), 0.0, 1.0)
+
+
+def shift_channels(image: np.ndarray, shifts) -> np.ndarray:
+    """Adds shifts[c] (pixel units of 0..255) to channel c with saturation."""
+    shifts = np.asarray(shifts, dtype=np.float64)
+    if image.dtype == np.uint8:
+        table = np.clip(np.rint(_IDENTITY[:, None] + shifts[None, :]), 0, 255).astype(np.uint8)
+        return lut(image, table.reshape(1, 256, -1) if shifts.size > 1 else table.ravel())
+    return np.clip(image + (shifts / 255.0).astype(np.float32), 0.0, 1.0)
+
+
+def equalize(image: np.ndarray) -> np.ndarray:
+    """Histogram-equalises each channel independently (OpenCV's equalizeHist)."""
+    if image.ndim == 2:
+        return cv2.equalizeHist(image)
+    return cv2.merge([cv2.equalizeHist(channel) for channel in cv2.split(image)]).reshape(image.shape)
+
+
+def clahe(image: np.ndarray, clip_limit: float, tile_grid_size: tuple[int, int]) -> np.ndarray:
+    """Contrast-limited adaptive histogram equalisation; RGB works on the L channel of LAB."""
+    tool = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=tile_grid_size)
+    if image.ndim == 2 or image.shape[2] == 1:
+        return tool.apply(image.reshape(image.shape[:2])).reshape(image.shape)
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    lab[:, :, 0] = tool.apply(np.ascontiguousarray(lab[:, :, 0]))
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+def jpeg_compression(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encodes and decodes as JPEG at `quality` (the RGB array is passed as-is, like Albumentations)."""
+    ok, encoded = cv2.imencode(".jpg", image, (cv2.IMWRITE_JPEG_QUALITY, int(quality)))
+    if not ok:
+        raise RuntimeError("OpenCV failed to encode a JPEG")
+    flag = cv2.IMREAD_GRAYSCALE if image.ndim == 2 or image.shape[2] == 1 else cv2.IMREAD_COLOR
+    return cv2.imdecode(encoded, flag).reshape(image.shape)
+
+
+def downscale(image: np.ndarray, scale: float, down_interpolation: int,
+              up_interpolation: int) -> np.ndarray:
+    """Resizes down by `scale` (at least 1 pixel) and back up to the original size."""
+    height, width = image.shape[:2]
+    small = cv2.resize(image, (max(1, int(width * scale)), max(1, int(height * scale))),
+                       interpolation=down_interpolation)
+    return cv2.resize(small, (width, height), interpolation=up_interpolation).reshape(image.shape)
