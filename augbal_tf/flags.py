@@ -1,0 +1,84 @@
+"""Every absl flag of augbal_tf, defined in one place.
+
+All flags are optional with defaults, so any module imports cleanly in tests;
+`augbal_tf.config.from_flags` turns them into a validated `TrainConfig`.
+Flag names equal `TrainConfig` field names (and the builder's config fields,
+except `--sampling`, which is the builder's `strategy`).
+"""
+
+from absl import flags
+
+# --- run and workspace ---
+flags.DEFINE_string("workdir", None, "Output folder of the run (required by the train command).")
+flags.DEFINE_bool("overwrite", False, "Delete a finished or differing workdir and start fresh.")
+flags.DEFINE_bool("export", True, "Export the best model as a SavedModel under workdir/export.")
+
+# --- dataset (the augbal builder's config fields) ---
+flags.DEFINE_string("data_dir", None,
+                    "tfds data folder; default $AUGBAL_WORKSPACE/tfds (AUGBAL_WORKSPACE "
+                    "defaults to ~/augbal_workspace).")
+flags.DEFINE_string("manual_dir", None, "Folder of the source images when --source=manual.")
+flags.DEFINE_string("source", "sample", "Image source: manual, sample or tfds:<name>.")
+flags.DEFINE_list("classes", [], "Classes to keep, comma-separated (empty: all classes of the source).")
+flags.DEFINE_list("minority", [], "Minority class(es), comma-separated (empty: builder default).")
+flags.DEFINE_float("imbalance_ratio", None, "Majority:minority ratio of the cut (unset: no cut).")
+flags.DEFINE_string("sampling", "unbalanced",
+                    "Builder strategy: balanced, unbalanced, undersample, oversample_random, "
+                    "oversample_augment.")
+flags.DEFINE_list("augmentation", [], "Augmentation name(s) for oversample_augment, comma-separated.")
+flags.DEFINE_string("augmentation_params", "{}", "JSON dict of augmentation parameters.")
+flags.DEFINE_bool("compound", False, "Augment generated images again (the original's behaviour).")
+flags.DEFINE_string("train_per_class", None, "Train images per class: int, or unset for all.")
+flags.DEFINE_string("test_per_class", None, "Test images per class: int, or unset for all.")
+flags.DEFINE_string("validation_per_class", "0.1",
+                    "Validation images per class carved from train: int, a fraction in (0, 1), or 0.")
+flags.DEFINE_integer("store_size", None, "Side of the stored images in pixels (unset: source size).")
+flags.DEFINE_enum("encoding", "png", ["png", "jpeg"], "Encoding of the stored images.")
+flags.DEFINE_integer("data_seed", 0, "Seed of the dataset variant (cut, resampling, augmentation).")
+flags.DEFINE_bool("skip_corrupt", False, "Skip unreadable source images instead of failing.")
+
+# --- model ---
+flags.DEFINE_string("model", "resnet18", "Registered model name (see augbal_tf.model.MODELS).")
+flags.DEFINE_integer("image_size", 224, "Side of the square model input in pixels (paper: 224).")
+flags.DEFINE_integer("head_width", 512, "Width of the head's hidden Dense layer.")
+flags.DEFINE_float("dropout", 0.2, "Dropout rate of the head.")
+flags.DEFINE_bool("freeze_backbone", False,
+                  "Train only the head; BatchNorm statistics of the backbone still update (the paper's runs).")
+
+# --- training ---
+flags.DEFINE_integer("seed", 0, "Seed of initialisation, dropout and shuffling (separate from --data_seed).")
+flags.DEFINE_integer("epochs", 100, "Maximum number of epochs (paper: 100).")
+flags.DEFINE_integer("batch_size", 64, "Global batch size (divisible by the number of replicas).")
+flags.DEFINE_string("optimizer", "adam", "Optimizer: adam, adamw, sgd or rmsprop.")
+flags.DEFINE_float("learning_rate", 3e-4, "Learning rate (paper: Adam 3e-4).")
+flags.DEFINE_float("momentum", 0.9, "Momentum of sgd and rmsprop.")
+flags.DEFINE_float("weight_decay", 0.0, "Weight decay (adamw, or decoupled decay for the others).")
+flags.DEFINE_integer("patience", 11, "Early stopping: epochs without improvement before stopping (0: never).")
+flags.DEFINE_string("selection", "validation",
+                    "Model selection: validation (best validation balanced accuracy) or test "
+                    "(paper-faithful: best test accuracy, leaks the test set).")
+flags.DEFINE_string("class_weight", "none", "Loss class weights: none or balanced.")
+flags.DEFINE_bool("cache", True, "Cache decoded, resized images in memory.")
+flags.DEFINE_integer("log_images", 16, "Sample training images in the TensorBoard grid (0: none).")
+
+# --- execution ---
+flags.DEFINE_string("distribution_strategy", "auto", "auto, mirrored, multi_worker or one_device.")
+flags.DEFINE_integer("cpu_devices", 0,
+                     "Split the CPU into N logical devices before TensorFlow starts (0: no split).")
+flags.DEFINE_bool("mixed_precision", False, "Train with the mixed_float16 policy.")
+flags.DEFINE_bool("jit_compile", False, "XLA-compile the training step.")
+flags.DEFINE_bool("deterministic", True, "Enable TensorFlow op determinism.")
+
+# --- evaluate flags ---
+# Used by `python -m augbal_tf.evaluate` only (owned by augbal_tf/evaluate.py); the dataset
+# flags above select the variant to evaluate.
+flags.DEFINE_string("saved_model", None,
+                    "SavedModel folder written by training (workdir/export); required by evaluate.")
+flags.DEFINE_string("split", "test", "Dataset split to evaluate: train, validation or test.")
+flags.DEFINE_string("output", None,
+                    "JSON file evaluate writes: the split's metrics, or with --images the "
+                    "per-file predictions; required by evaluate.")
+flags.DEFINE_string("images", None,
+                    "Folder of image files (jpg, png, bmp, gif; searched recursively) to predict "
+                    "instead of evaluating a dataset split.")
+# --- end evaluate flags ---

@@ -1,0 +1,194 @@
+"""ResNet (basic blocks, random init) with the paper's sequential head, in Keras 3.
+
+Built as torchvision builds it: bias-free convolutions with symmetric padding,
+BatchNormalization with momentum 0.9 and epsilon 1e-5 (Keras' defaults, 0.99 and
+1e-3, leave the moving statistics unconverged in short runs and the model
+collapses to one class at evaluation), a 3x3 max pool after the stem, and the
+paper's head Dense(512) -> ReLU -> Dropout(0.2) -> Dense(n_classes) returning
+logits (softmax cross-entropy from logits equals the paper's NLL on LogSoftmax).
+
+Models are found by name in `MODELS` (the `--model` flag).
+"""
+
+import difflib
+from typing import Callable
+
+import keras
+import numpy as np
+
+# Blocks per stage of each ResNet built from basic blocks (He et al. 2016, table 1).
+RESNET_SPECS = {
+    "resnet18": (2, 2, 2, 2),
+    "resnet34": (3, 4, 6, 3),
+}
+STAGE_FILTERS = (64, 128, 256, 512)
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+
+def _conv_initializer(seed: int) -> keras.initializers.Initializer:
+    # torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu").
+    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal", seed=seed)
+
+
+@keras.saving.register_keras_serializable("augbal")
+class ConvBN(keras.layers.Layer):
+    """The unit every ResNet stage repeats: bias-free conv -> BatchNorm -> optional ReLU."""
+
+    def __init__(self, filters: int, kernel_size: int, strides: int = 1, relu: bool = True,
+                 seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
+        self.relu, self.seed = relu, seed
+        # Symmetric padding of kernel_size // 2, as PyTorch pads (TF's "same" pads unevenly).
+        self.pad = keras.layers.ZeroPadding2D(kernel_size // 2, dtype=self.dtype_policy)
+        self.conv = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="valid",
+                                        use_bias=False, kernel_initializer=_conv_initializer(seed),
+                                        dtype=self.dtype_policy)
+        self.bn = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
+                                                  dtype=self.dtype_policy)
+
+    def call(self, inputs, training=False):
+        outputs = self.bn(self.conv(self.pad(inputs)), training=training)
+        return keras.ops.relu(outputs) if self.relu else outputs
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "relu": self.relu, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable("augbal")
+class BasicBlock(keras.layers.Layer):
+    """Two 3x3 ConvBN units with an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, filters: int, strides: int = 1, project: bool = False, seed: int = 0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.strides, self.project, self.seed = filters, strides, project, seed
+        seeds = np.random.default_rng(seed).integers(2**31, size=3)
+        self.conv1 = ConvBN(filters, 3, strides, seed=int(seeds[0]), dtype=self.dtype_policy)
+        self.conv2 = ConvBN(filters, 3, 1, relu=False, seed=int(seeds[1]), dtype=self.dtype_policy)
+        self.shortcut = (ConvBN(filters, 1, strides, relu=False, seed=int(seeds[2]),
+                                dtype=self.dtype_policy) if project else None)
+
+    def call(self, inputs, training=False):
+        residual = self.conv2(self.conv1(inputs, training=training), training=training)
+        shortcut = self.shortcut(inputs, training=training) if self.shortcut else inputs
+        return keras.ops.relu(residual + shortcut)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "strides": self.strides,
+                "project": self.project, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable("augbal")
+class ResNetClassifier(keras.Model):
+    """ResNet backbone + the paper's head; maps normalised [N, H, W, 3] images to logits.
+
+    Args:
+      num_classes: number of output logits (>= 2).
+      architecture: a key of RESNET_SPECS.
+      head_width: units of the head's hidden Dense layer.
+      dropout: dropout rate of the head.
+      seed: seed of every initializer and of the dropout layer.
+      dtype: Keras dtype policy (e.g. "mixed_float16"); logits are always float32.
+    """
+
+    def __init__(self, num_classes: int, architecture: str = "resnet18", head_width: int = 512,
+                 dropout: float = 0.2, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if architecture not in RESNET_SPECS:
+            raise ValueError(f"architecture={architecture!r} is not valid; allowed: "
+                             f"{', '.join(RESNET_SPECS)}")
+        if num_classes < 2:
+            raise ValueError(f"num_classes={num_classes!r} is not valid; must be >= 2")
+        self.num_classes, self.architecture = num_classes, architecture
+        self.head_width, self.dropout, self.seed = head_width, dropout, seed
+        rng = np.random.default_rng(seed)
+
+        def next_seed() -> int:
+            return int(rng.integers(2**31))
+
+        policy = self.dtype_policy
+        self.stem = ConvBN(64, 7, 2, seed=next_seed(), dtype=policy)
+        self.pool_pad = keras.layers.ZeroPadding2D(1, dtype=policy)  # Inputs are >= 0 after ReLU.
+        self.pool = keras.layers.MaxPooling2D(3, 2, dtype=policy)
+        self.blocks = []
+        in_filters = 64
+        for stage, (num_blocks, filters) in enumerate(zip(RESNET_SPECS[architecture], STAGE_FILTERS)):
+            for index in range(num_blocks):
+                strides = 2 if stage > 0 and index == 0 else 1
+                self.blocks.append(BasicBlock(filters, strides, project=strides != 1 or in_filters != filters,
+                                              seed=next_seed(), dtype=policy))
+                in_filters = filters
+        self.global_pool = keras.layers.GlobalAveragePooling2D(dtype=policy)
+        self.head_hidden = keras.layers.Dense(head_width, **_dense_initializers(STAGE_FILTERS[-1], next_seed()),
+                                              dtype=policy)
+        self.head_dropout = keras.layers.Dropout(dropout, seed=next_seed(), dtype=policy)
+        self.head_output = keras.layers.Dense(num_classes, **_dense_initializers(head_width, next_seed()),
+                                              dtype="float32")
+
+    def call(self, inputs, training=False):
+        features = self.pool(self.pool_pad(self.stem(inputs, training=training)))
+        for block in self.blocks:
+            features = block(features, training=training)
+        hidden = keras.ops.relu(self.head_hidden(self.global_pool(features)))
+        return self.head_output(self.head_dropout(hidden, training=training))
+
+    @property
+    def head_layers(self) -> list[keras.layers.Layer]:
+        return [self.head_hidden, self.head_output]
+
+    @property
+    def head_variables(self) -> list:
+        """Trainable variables of the head (what --freeze_backbone trains)."""
+        return [v for layer in self.head_layers for v in layer.trainable_variables]
+
+    def set_dropout_seed(self, seed: int) -> None:
+        """Restarts the dropout random stream, so dropout masks depend on `seed` only."""
+        self.head_dropout.seed_generator.state.assign(np.array([seed, 0], dtype="int64"))
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "architecture": self.architecture, "head_width": self.head_width,
+                "dropout": self.dropout, "seed": self.seed}
+
+
+def _dense_initializers(fan_in: int, seed: int) -> dict:
+    # torch.nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for kernel and bias.
+    seeds = np.random.default_rng(seed).integers(2**31, size=2)
+    bound = 1.0 / np.sqrt(fan_in)
+    return {"kernel_initializer": keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform",
+                                                                     seed=int(seeds[0])),
+            "bias_initializer": keras.initializers.RandomUniform(-bound, bound, seed=int(seeds[1]))}
+
+
+MODELS: dict[str, Callable[..., keras.Model]] = {}
+
+
+def register_model(name: str, factory: Callable[..., keras.Model]) -> None:
+    """Adds a model factory under `name`; raises ValueError on a duplicate name."""
+    if name in MODELS:
+        raise ValueError(f"model name {name!r} is already registered")
+    MODELS[name] = factory
+
+
+def create_model(name: str, num_classes: int, image_size: int, **kwargs) -> keras.Model:
+    """Builds the registered model `name` with its variables created for `image_size` inputs.
+
+    Raises:
+      ValueError: if `name` is not registered (the message lists close matches).
+    """
+    if name not in MODELS:
+        close = difflib.get_close_matches(name, MODELS, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"--model={name!r} is not registered{hint}; allowed: {', '.join(sorted(MODELS))}")
+    model = MODELS[name](num_classes=num_classes, **kwargs)
+    model(np.zeros((1, image_size, image_size, 3), np.float32), training=False)  # Creates the variables.
+    return model
+
+
+for _architecture in RESNET_SPECS:
+    register_model(_architecture,
+                   lambda architecture=_architecture, **kwargs: ResNetClassifier(architecture=architecture,
+                                                                                 **kwargs))

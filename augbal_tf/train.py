@@ -1,0 +1,204 @@
+"""Trains and evaluates one model: `python -m augbal_tf.train --flagfile=F`.
+
+`train_and_evaluate(config, workdir)` is the library entry (the study calls
+it in-process for many runs); `main` only parses flags and calls it.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import keras
+import tensorflow as tf
+
+from augbal_tf import config as config_lib
+from augbal_tf import distribution
+from augbal_tf import environment
+from augbal_tf import evaluate
+from augbal_tf import export
+from augbal_tf import flags as flags_lib  # pylint: disable=unused-import (defines the flags)
+from augbal_tf import input_pipeline
+from augbal_tf import model as model_lib
+from augbal_tf import resume
+from augbal_tf import tensorboard_logging
+from augbal_tf import trainer as trainer_lib
+from augbal_tf import workdir as workdir_lib
+
+FLAGS = flags.FLAGS
+
+TEST_SELECTION_NOTE = ("paper-faithful selection on the TEST split: the selected epoch maximises test "
+                       "accuracy, so test numbers are optimistic (the test set leaked into model selection)")
+
+
+def _set_determinism(deterministic: bool) -> None:
+    # Op determinism is process-wide; set it to this run's value (a study may mix runs).
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        from tensorflow.python.framework import config as tf_config  # pylint: disable=g-import-not-at-top
+        tf_config.disable_op_determinism()
+
+
+def _check_splits(config: config_lib.TrainConfig, variant: input_pipeline.Variant) -> None:
+    name = variant.builder.info.config_name
+    if "test" not in variant.split_sizes:
+        raise ValueError(f"dataset variant {name!r} has no test split")
+    if config.selection == "validation" and not variant.split_sizes.get("validation"):
+        raise ValueError(f"--selection=validation needs a validation split, but dataset variant {name!r} "
+                         f"has none; set --validation_per_class > 0 or --selection=test")
+
+
+def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Variant, best_weights: str,
+                   workdir: pathlib.Path) -> tuple[dict, keras.Model]:
+    """Per-split metrics of the best weights, through the serving function on one device.
+
+    Under MirroredStrategy each replica keeps its own BatchNorm moving statistics and
+    only replica 0's are saved: evaluating the saved weights through the same serving
+    function as the SavedModel makes these numbers equal what `augbal_tf.evaluate` reports.
+    """
+    # Built outside the training strategy's scope: the default strategy, one device, float32.
+    best_model = model_lib.create_model(config.model, len(variant.class_names), config.image_size,
+                                        head_width=config.head_width, dropout=config.dropout, seed=config.seed)
+    best_model.load_weights(best_weights)
+    serve = export.serving_function(best_model, config.image_size)
+    results = {}
+    for split in ("validation", "test"):
+        if variant.split_sizes.get(split):
+            results[split] = evaluate.evaluate_dataset(serve, variant.builder.as_dataset(split=split),
+                                                       variant.class_names, config.batch_size)
+        else:
+            results[split] = None
+    return results, best_model
+
+
+def train_and_evaluate(config: config_lib.TrainConfig, workdir: str) -> dict:
+    """Trains a model for `config` in `workdir` (resuming or reusing it) and returns metrics.json.
+
+    Args:
+      config: the validated run configuration.
+      workdir: output folder (layout in `augbal_tf.workdir`).
+
+    Returns:
+      The content of `workdir/metrics.json`.
+
+    Raises:
+      ValueError: on a bad configuration, a workdir holding a different run,
+        or a dataset variant that lacks a needed split.
+    """
+    config_lib.validate(config)
+    if not config.data_dir:
+        config = dataclasses.replace(config, data_dir=config_lib.default_data_dir())
+    start = time.perf_counter()
+    workdir = pathlib.Path(os.path.abspath(workdir))
+    distribution.configure_cpu_devices(config.cpu_devices)
+    keras.backend.clear_session()
+    _set_determinism(config.deterministic)
+    strategy = distribution.create_strategy(config.distribution_strategy, config.jit_compile)
+    distribution.replica_batch_size(config.batch_size, strategy)
+    task_index, is_chief = distribution.task_info(strategy)
+    status = workdir_lib.prepare(workdir, config, write=is_chief)
+    if status is workdir_lib.Status.FINISHED:
+        logging.info("Run in %s already finished with the same flags; nothing to do", workdir)
+        return workdir_lib.read_metrics(workdir)
+
+    variant = input_pipeline.load_variant(config)
+    _check_splits(config, variant)
+    class_names = variant.class_names
+    logging.info("Dataset variant %s: classes %s, split sizes %s", variant.builder.info.config_name,
+                 list(class_names), variant.split_sizes)
+    weights = input_pipeline.class_weights(variant.labels("train"), len(class_names), config.class_weight)
+
+    def pipeline(split: str) -> input_pipeline.SplitPipeline:
+        return input_pipeline.SplitPipeline(variant.encoded(split), variant.split_sizes[split], config.image_size,
+                                            config.batch_size, config.cache, config.deterministic,
+                                            strategy.num_replicas_in_sync)
+
+    train = pipeline("train")
+    evaluation = {"validation": pipeline("validation")} if variant.split_sizes.get("validation") else {}
+    if config.selection == "test":
+        evaluation["test"] = pipeline("test")
+
+    trainer = trainer_lib.Trainer(config, strategy, len(class_names), weights)
+    backup_dir = workdir_lib.backup_dir(workdir, task_index)
+    state = resume.restore(backup_dir, trainer.checkpoint)
+    if state is None:
+        state = resume.LoopState()
+    else:
+        logging.info("Resuming from the snapshot after epoch %d in %s", state.epochs_done, backup_dir)
+    epochs_before = state.epochs_done
+    best_weights = str(workdir / workdir_lib.BEST_WEIGHTS_FILE)
+    writers = tensorboard_logging.Writers(workdir / workdir_lib.TENSORBOARD_DIR) if is_chief else None
+    try:
+        state = trainer_lib.run(trainer, train, evaluation, class_names, state, str(backup_dir),
+                                best_weights if is_chief else None, writers)
+        if not is_chief:
+            return {}
+        results, best_model = _final_metrics(config, variant, best_weights, workdir)
+        for split, result in results.items():
+            if result is not None:
+                writers.image(split, "confusion_matrix", tensorboard_logging.confusion_matrix_png(
+                    result["confusion_matrix"], class_names, f"{split}, epoch {state.best_epoch}"),
+                    step=state.best_epoch)
+    finally:
+        if writers:
+            writers.close()
+    if config.export:
+        export.export_saved_model(best_model, workdir / workdir_lib.EXPORT_DIR, class_names, config.image_size)
+    metrics = {
+        "selected_epoch": state.best_epoch,
+        "selection": config.selection,
+        "selection_note": (TEST_SELECTION_NOTE if config.selection == "test" else
+                           "selected epoch maximises validation balanced accuracy; test is held out"),
+        "class_names": list(class_names),
+        "validation": results["validation"],
+        "test": results["test"],
+        "epochs_run": state.epochs_done,
+        "stopped_early": state.epochs_done < config.epochs,
+        # Epoch times of earlier (killed) invocations + everything this invocation did besides epochs.
+        "wall_time_s": state.train_seconds + (time.perf_counter() - start) - sum(
+            entry["seconds"] for entry in state.history[epochs_before:]),
+        "dataset_variant": variant.builder.info.config_name,
+        "split_sizes": variant.split_sizes,
+        "flags_hash": config_lib.flags_hash(config),
+        "config": config_lib.to_dict(config),
+        "history": state.history,
+        "environment": environment.describe(distribution.device_names(strategy), config.distribution_strategy,
+                                            strategy.num_replicas_in_sync),
+    }
+    # metrics.json is written last: its presence marks the run as finished.
+    workdir_lib.write_atomic(workdir / workdir_lib.METRICS_FILE, json.dumps(metrics, indent=2))
+    shutil.rmtree(workdir / workdir_lib.BACKUP_DIR, ignore_errors=True)
+    logging.info("Finished: selected epoch %s (%s); test accuracy %.4f, balanced accuracy %.4f; %s",
+                 state.best_epoch, config.selection, results["test"]["accuracy"],
+                 results["test"]["balanced_accuracy"], workdir / workdir_lib.METRICS_FILE)
+    return metrics
+
+
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.workdir:
+        raise app.UsageError("--workdir is required")
+    try:
+        config = config_lib.from_flags(FLAGS)
+        train_and_evaluate(config, FLAGS.workdir)
+    except ValueError as error:
+        logging.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run() -> None:
+    """Console-script entry point (`augbal-train`)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,187 @@
+"""The training loop: a custom `strategy.run` step, per-epoch evaluation, early stopping, snapshots.
+
+A custom loop (rather than `model.fit`) because Keras 3.15's `fit` crashes under
+MultiWorkerMirroredStrategy (keras-team/keras#20585), and because resuming
+exactly needs the dropout stream, shuffle order, optimizer state and
+early-stopping state under our control.
+"""
+
+import os
+import signal
+import time
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from augbal_tf import config as config_lib
+from augbal_tf import input_pipeline
+from augbal_tf import metrics as metrics_lib
+from augbal_tf import model as model_lib
+from augbal_tf import resume
+from augbal_tf import tensorboard_logging
+
+# Test-only: the process SIGKILLs itself right after saving the snapshot of this epoch.
+KILL_AFTER_EPOCH_ENV = "AUGBAL_TEST_KILL_AFTER_EPOCH"
+
+
+def build_optimizer(config: config_lib.TrainConfig) -> keras.optimizers.Optimizer:
+    """The optimizer named by --optimizer (loss-scaled under --mixed_precision)."""
+    decay = config.weight_decay or None
+    if config.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
+    elif config.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
+    elif config.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(config.learning_rate, momentum=config.momentum, weight_decay=decay)
+    elif config.optimizer == "rmsprop":
+        optimizer = keras.optimizers.RMSprop(config.learning_rate, momentum=config.momentum,
+                                             weight_decay=decay)
+    else:
+        raise ValueError(f"--optimizer={config.optimizer!r} is not valid; allowed: "
+                         f"{', '.join(config_lib.OPTIMIZERS)}")
+    return keras.optimizers.LossScaleOptimizer(optimizer) if config.mixed_precision else optimizer
+
+
+class Trainer:
+    """Model, optimizer and step functions, all created in the strategy's scope."""
+
+    def __init__(self, config: config_lib.TrainConfig, strategy: tf.distribute.Strategy, num_classes: int,
+                 class_weights: np.ndarray | None):
+        self.config, self.strategy, self.num_classes = config, strategy, num_classes
+        with strategy.scope():
+            self.model = model_lib.create_model(
+                config.model, num_classes, config.image_size, head_width=config.head_width,
+                dropout=config.dropout, seed=config.seed,
+                dtype="mixed_float16" if config.mixed_precision else "float32")
+            self.optimizer = build_optimizer(config)
+            # Freezing variables, not layers: BatchNorm layers stay in training mode, so the
+            # backbone's moving statistics keep updating as in the paper's PyTorch runs.
+            self.variables = self.model.head_variables if config.freeze_backbone else self.model.trainable_variables
+            self.optimizer.build(self.variables)
+            weights = np.ones(num_classes, np.float32) if class_weights is None else class_weights
+            self.class_weights = tf.constant(weights, tf.float32)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        replica_step = tf.function(self._replica_step, jit_compile=True) if config.jit_compile else self._replica_step
+
+        @tf.function
+        def train_step(images, labels):
+            outputs = strategy.run(replica_step, (images, labels))
+            return [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in outputs]
+
+        self._train_step = train_step
+        self._predict = tf.function(lambda images: self.model(images, training=False))
+
+    def _replica_step(self, images, labels):
+        with tf.GradientTape() as tape:
+            logits = self.model(images, training=True)
+            per_example = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+            weighted = per_example * tf.gather(self.class_weights, labels)
+            local_count = tf.cast(tf.shape(labels)[0], tf.float32)
+            # Gradients are summed over replicas, so normalise by the global batch.
+            global_count = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local_count)
+            loss = tf.reduce_sum(weighted) / tf.maximum(global_count, 1.0)
+            scaled_loss = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, self.variables)
+        self.optimizer.apply_gradients(zip(gradients, self.variables))
+        confusion = tf.math.confusion_matrix(labels, tf.argmax(logits, -1), self.num_classes, dtype=tf.float32)
+        return tf.reduce_sum(weighted), local_count, confusion
+
+    def train_epoch(self, dataset: tf.data.Dataset, epoch: int) -> dict:
+        """Trains one epoch; returns loss, accuracy and balanced accuracy on the training batches."""
+        self.model.set_dropout_seed(input_pipeline.epoch_seed(self.config.seed, epoch, input_pipeline.DROPOUT_STREAM))
+        loss_sum, count = 0.0, 0.0
+        confusion = np.zeros((self.num_classes, self.num_classes))
+        for images, labels in self.strategy.experimental_distribute_dataset(dataset):
+            step_loss, step_count, step_confusion = self._train_step(images, labels)
+            loss_sum += float(step_loss)
+            count += float(step_count)
+            confusion += step_confusion.numpy()
+        recall = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
+        present = confusion.sum(axis=1) > 0
+        return {"loss": loss_sum / max(count, 1.0), "accuracy": float(np.trace(confusion) / max(count, 1.0)),
+                "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0}
+
+    def predict_logits(self, dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, logits) over an ordered evaluation dataset, on the primary replica's variables."""
+        labels, logits = [], []
+        for images, batch_labels in dataset:
+            logits.append(self._predict(images).numpy())
+            labels.append(batch_labels.numpy())
+        return np.concatenate(labels), np.concatenate(logits)
+
+    def evaluate(self, dataset: tf.data.Dataset, class_names: tuple[str, ...]) -> dict:
+        """Loss, accuracy and balanced accuracy of the current weights on one split."""
+        labels, logits = self.predict_logits(dataset)
+        loss = float(np.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)))
+        result = metrics_lib.classification_metrics(labels, logits.argmax(-1), class_names)
+        return {"loss": loss, "accuracy": result["accuracy"], "balanced_accuracy": result["balanced_accuracy"]}
+
+
+def selection_split(selection: str) -> tuple[str, str]:
+    """(split, metric) that model selection and early stopping maximise."""
+    return ("validation", "balanced_accuracy") if selection == "validation" else ("test", "accuracy")
+
+
+def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
+        class_names: tuple[str, ...], state: resume.LoopState, backup_dir: str, best_weights_path: str,
+        writers: tensorboard_logging.Writers | None) -> resume.LoopState:
+    """Trains from `state` until --epochs or early stopping, snapshotting after every epoch.
+
+    Args:
+      trainer: the model, optimizer and steps.
+      train: the training split's pipeline.
+      evaluation: split name -> ordered pipeline evaluated after every epoch.
+      class_names: class names in label order.
+      state: loop state to continue from (fresh or restored).
+      backup_dir: this task's snapshot folder.
+      best_weights_path: where the best weights go (None on non-chief workers).
+      writers: TensorBoard writers (None on non-chief workers).
+
+    Returns:
+      The final loop state.
+    """
+    config = trainer.config
+    split, metric = selection_split(config.selection)
+    kill_after = os.environ.get(KILL_AFTER_EPOCH_ENV)
+    while state.epochs_done < config.epochs:
+        if config.patience and state.epochs_without_improvement >= config.patience:
+            break
+        epoch = state.epochs_done
+        start = time.perf_counter()
+        dataset = train.epoch(config.seed, epoch)
+        if writers and epoch == 0 and config.log_images:
+            images, labels = next(iter(dataset.unbatch().batch(config.log_images)))
+            writers.image("train", "sample_images", tensorboard_logging.image_grid_png(
+                images.numpy(), labels.numpy(), class_names), step=0)
+        results = {"train": trainer.train_epoch(dataset, epoch)}
+        for name, pipeline in evaluation.items():
+            results[name] = trainer.evaluate(pipeline.ordered(), class_names)
+        seconds = time.perf_counter() - start
+        value = results[split][metric]
+        improved = state.best_value is None or value > state.best_value
+        if improved:
+            state.best_value, state.best_epoch, state.epochs_without_improvement = value, epoch + 1, 0
+            if best_weights_path:
+                temporary = best_weights_path.replace(".weights.h5", ".tmp.weights.h5")
+                trainer.model.save_weights(temporary)
+                os.replace(temporary, best_weights_path)
+        else:
+            state.epochs_without_improvement += 1
+        state.epochs_done = epoch + 1
+        state.train_seconds += seconds
+        state.history.append({"epoch": epoch + 1, "seconds": seconds, **results})
+        if writers:
+            learning_rate = float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))
+            for name, values in results.items():
+                writers.scalars(name, values, step=epoch + 1)
+            writers.scalars("train", {"learning_rate": learning_rate}, step=epoch + 1)
+        logging.info("epoch %d/%d  %s  %s=%.4f%s  (%.1fs)", epoch + 1, config.epochs,
+                     "  ".join(f"{name}: loss {r['loss']:.4f} acc {r['accuracy']:.4f} bacc "
+                               f"{r['balanced_accuracy']:.4f}" for name, r in results.items()),
+                     f"{split}_{metric}", value, " *best*" if improved else "", seconds)
+        resume.save(backup_dir, trainer.checkpoint, state)
+        if kill_after is not None and state.epochs_done == int(kill_after):
+            os.kill(os.getpid(), signal.SIGKILL)
+    return state
