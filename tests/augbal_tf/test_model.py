@@ -1,0 +1,89 @@
+"""Golden and behavioural tests of augbal_tf.model (ResNet18 + the paper's head)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from augbal_tf import config as config_lib
+from augbal_tf import model as model_lib
+from augbal_tf import trainer as trainer_lib
+
+IMAGE_SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    return model_lib.create_model("resnet18", num_classes=2, image_size=IMAGE_SIZE, seed=0)
+
+
+def _count(variables) -> int:
+    return sum(int(np.prod(variable.shape)) for variable in variables)
+
+
+def test_trainable_parameters_match_pytorch(resnet18):
+    # torchvision resnet18 without fc (11,176,512) + Linear(512,512) + Linear(512,2).
+    assert _count(resnet18.trainable_variables) == 11_440_194
+    # Keras also counts the 9,600 BatchNorm moving statistics.
+    assert resnet18.count_params() == 11_440_194 + 9_600
+
+
+def test_batchnorm_settings_and_bias_free_convolutions(resnet18):
+    layers = list(resnet18._flatten_layers(include_self=False, recursive=True))
+    batchnorms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+    convolutions = [layer for layer in layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(batchnorms) == len(convolutions) == 20  # stem + 16 block convs + 3 projections
+    assert {(layer.momentum, layer.epsilon) for layer in batchnorms} == {(0.9, 1e-5)}
+    assert not any(layer.use_bias for layer in convolutions)
+
+
+def test_output_is_float32_logits_of_each_class(resnet18):
+    images = np.random.default_rng(0).normal(size=(3, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
+    logits = resnet18(images, training=False)
+    assert logits.shape == (3, 2) and logits.dtype == tf.float32
+    # Logits, not probabilities: rows need not sum to one.
+    assert not np.allclose(np.sum(logits, axis=1), 1.0)
+
+
+def test_same_seed_same_weights_other_seed_other_weights(resnet18):
+    again = model_lib.create_model("resnet18", num_classes=2, image_size=IMAGE_SIZE, seed=0)
+    other = model_lib.create_model("resnet18", num_classes=2, image_size=IMAGE_SIZE, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(resnet18.get_weights(), again.get_weights()))
+    assert not np.array_equal(resnet18.head_hidden.kernel.numpy(), other.head_hidden.kernel.numpy())
+
+
+def test_get_config_mirrors_init(resnet18):
+    config = resnet18.get_config()
+    assert {key: config[key] for key in ("num_classes", "architecture", "head_width", "dropout", "seed")} == {
+        "num_classes": 2, "architecture": "resnet18", "head_width": 512, "dropout": 0.2, "seed": 0}
+    rebuilt = model_lib.ResNetClassifier.from_config(config)
+    assert rebuilt.get_config() == config
+
+
+def test_registry_unknown_and_duplicate_names():
+    with pytest.raises(ValueError, match=r"resnet81.*did you mean resnet18"):
+        model_lib.create_model("resnet81", num_classes=2, image_size=IMAGE_SIZE)
+    with pytest.raises(ValueError, match="already registered"):
+        model_lib.register_model("resnet18", model_lib.ResNetClassifier)
+
+
+def test_freeze_backbone_freezes_variables_but_batchnorm_statistics_move():
+    config = config_lib.TrainConfig(image_size=IMAGE_SIZE, batch_size=8, freeze_backbone=True,
+                                    learning_rate=1e-2)
+    trainer = trainer_lib.Trainer(config, tf.distribute.get_strategy(), num_classes=2, class_weights=None)
+    model = trainer.model
+    stem_kernel = model.stem.conv.kernel.numpy().copy()
+    block_kernel = model.blocks[-1].conv2.conv.kernel.numpy().copy()
+    gamma = model.stem.bn.gamma.numpy().copy()
+    moving_mean = model.stem.bn.moving_mean.numpy().copy()
+    head_kernel = model.head_output.kernel.numpy().copy()
+    assert _count(trainer.variables) == 512 * 512 + 512 + 512 * 2 + 2
+    rng = np.random.default_rng(0)
+    images = rng.normal(1.0, 1.0, size=(16, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
+    labels = np.arange(16) % 2
+    trainer.train_epoch(tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), epoch=0)
+    np.testing.assert_array_equal(model.stem.conv.kernel.numpy(), stem_kernel)
+    np.testing.assert_array_equal(model.blocks[-1].conv2.conv.kernel.numpy(), block_kernel)
+    np.testing.assert_array_equal(model.stem.bn.gamma.numpy(), gamma)
+    assert not np.allclose(model.stem.bn.moving_mean.numpy(), moving_mean)
+    assert not np.allclose(model.head_output.kernel.numpy(), head_kernel)
