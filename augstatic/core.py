@@ -83,13 +83,22 @@ class Transform:
             keep = None if self.p >= 1.0 else rng.random(count) >= self.p
             out = self.apply_batch_deterministic(images)
             if keep is not None and keep.any():
+                if out.shape != images.shape:
+                    raise ValueError(f"{self.name} with p={self.p} on a batch of shape "
+                                     f"{images.shape} would mix output shapes; use p=1 or "
+                                     "square images")
                 out[keep] = images[keep]
             return out
         first = self._one_for_batch(images[0], rng)
         out = np.empty((count,) + first.shape, dtype=first.dtype)
         out[0] = first
         for index in range(1, count):
-            out[index] = self._one_for_batch(images[index], rng)
+            result = self._one_for_batch(images[index], rng)
+            if result.shape != first.shape:
+                raise ValueError(f"{self.name} gave image {index} of the batch shape {result.shape} "
+                                 f"but image 0 shape {first.shape}; a batch needs one output shape "
+                                 "(use p=1 for shape-changing transforms)")
+            out[index] = result
         return out
 
     # --- internals ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
@@ -121,8 +122,9 @@ def number_range(arg: str, value, low: float | None = None, high: float | None =
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         allowed = "a (low, high) pair" + (" or a number x meaning (-x, x)" if symmetric else "")
         raise ValueError(f"{arg} must be {allowed}{_bounds(low, high)}, got {value!r}")
-    first = number(f"{arg}[0]", value[0], low, high)
-    second = number(f"{arg}[1]", value[1], low, high)
+    with _whole_value(arg, value):
+        first = number(f"{arg}[0]", value[0], low, high)
+        second = number(f"{arg}[1]", value[1], low, high)
     if first > second:
         raise ValueError(f"{arg} must have low <= high, got {value!r}")
     return first, second
@@ -135,8 +137,9 @@ def integer_range(arg: str, value, low: int | None = None, high: int | None = No
         value = (value, value)
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ValueError(f"{arg} must be a (low, high) pair of integers{_bounds(low, high)}, got {value!r}")
-    first = integer(f"{arg}[0]", value[0], low, high)
-    second = integer(f"{arg}[1]", value[1], low, high)
+    with _whole_value(arg, value):
+        first = integer(f"{arg}[0]", value[0], low, high)
+        second = integer(f"{arg}[1]", value[1], low, high)
     if first > second:
         raise ValueError(f"{arg} must have low <= high, got {value!r}")
     if odd and (first % 2 == 0 or second % 2 == 0):
@@ -149,6 +152,15 @@ def choice(arg: str, value, allowed) -> object:
     if value not in allowed:
         raise ValueError(f"{arg} must be one of {sorted(allowed)!r}, got {value!r}")
     return value
+
+
+@contextlib.contextmanager
+def _whole_value(arg: str, value):
+    """Adds the whole argument value to an element's error message."""
+    try:
+        yield
+    except ValueError as error:
+        raise ValueError(f"{error} (in {arg}={value!r})") from None
 
 
 def _bounds(low, high) -> str:
@@ -191,4 +203,5 @@ def size_pair(arg: str, value) -> tuple[int, int]:
     """Checks a (height, width) pair of positive integers."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ValueError(f"{arg} must be a (height, width) pair of integers >= 1, got {value!r}")
-    return integer(f"{arg}[0]", value[0], 1), integer(f"{arg}[1]", value[1], 1)
+    with _whole_value(arg, value):
+        return integer(f"{arg}[0]", value[0], 1), integer(f"{arg}[1]", value[1], 1)

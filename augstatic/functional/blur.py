@@ -24,8 +24,9 @@ def median_blur(image: np.ndarray, ksize: int) -> np.ndarray:
 
 
 def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """2-D correlation with `kernel` (reflect-101 border), saturating for uint8."""
-    return cv2.filter2D(image, -1, kernel).reshape(image.shape)
+    """2-D correlation with `kernel` (reflect-101 border); saturates uint8, clips float32."""
+    out = cv2.filter2D(image, -1, kernel).reshape(image.shape)
+    return out if image.dtype == np.uint8 else np.clip(out, 0.0, 1.0, out=out)
 
 
 def motion_kernel(ksize: int, angle: float, direction: float, shift: tuple[float, float]) -> np.ndarray:

@@ -108,6 +108,10 @@ def downscale(image: np.ndarray, scale: float, down_interpolation: int,
               up_interpolation: int) -> np.ndarray:
     """Resizes down by `scale` (at least 1 pixel) and back up to the original size."""
     height, width = image.shape[:2]
-    small = cv2.resize(image, (max(1, int(width * scale)), max(1, int(height * scale))),
-                       interpolation=down_interpolation)
+    if round(width * scale) >= 1 and round(height * scale) >= 1:
+        # fx/fy (not a dsize) so OpenCV's own size rounding and pixel mapping apply, as in
+        # Albumentations.
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=down_interpolation)
+    else:
+        small = cv2.resize(image, (1, 1), interpolation=down_interpolation)
     return cv2.resize(small, (width, height), interpolation=up_interpolation).reshape(image.shape)
