@@ -35,7 +35,6 @@ from augbal_tf import workdir as workdir_lib
 
 BASELINES = ("balanced", "unbalanced", "undersample", "oversample_random", "class_weight")
 RESULTS_CSV = "results.csv"
-CELL_RECORD = "study_cell.json"  # Written by the study into each finished cell's workdir.
 
 RESULT_COLUMNS = (
     "cell", "dataset", "classes", "ratio", "sampling", "augmentation", "class_weight", "seed",
@@ -239,7 +238,6 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
             cell_start = time.monotonic()
             metrics = _train_cell(cell, statuses[cell.workdir], train_fn)
             wall_time = time.monotonic() - cell_start
-            _write_record(cell, wall_time)
             finished.add(cell.workdir)
             durations.append(wall_time)
             remaining = len(to_run) - len(durations)
@@ -299,24 +297,7 @@ def _train_in_subprocess(config: config_lib.TrainConfig, workdir: str) -> dict:
     return json.loads(pathlib.Path(workdir, "metrics.json").read_text())
 
 
-def _write_record(cell: Cell, wall_time: float) -> None:
-    # The wall time of a cell is known only to the study; keep it beside the run so
-    # a resumed study still reports it.
-    record = {"flags_hash": config_lib.flags_hash(cell.config), "cell": cell.name,
-              "ratio": cell.ratio, "seed": cell.seed, "wall_time_s": round(wall_time, 3)}
-    workdir_lib.write_atomic(pathlib.Path(cell.workdir, CELL_RECORD), json.dumps(record, indent=2))
-
-
-def _read_record(cell: Cell) -> dict:
-    path = pathlib.Path(cell.workdir, CELL_RECORD)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return record if record.get("flags_hash") == config_lib.flags_hash(cell.config) else {}
-
-
-def result_row(cell: Cell, metrics: dict, record: dict) -> dict:
+def result_row(cell: Cell, metrics: dict) -> dict:
     """The results.csv row of a finished cell."""
     config = cell.config
     test = metrics["test"]
@@ -340,7 +321,8 @@ def result_row(cell: Cell, metrics: dict, record: dict) -> dict:
         "test_macro_f1": _mean(f1s), "selection": metrics.get("selection", ""),
         "selected_epoch": metrics.get("selected_epoch"),
         "epochs_run": metrics.get("epochs_run", math.nan),
-        "wall_time_s": record.get("wall_time_s", math.nan), "workdir": cell.workdir}
+        # Training's own clock: it adds up the epochs of killed and resumed invocations.
+        "wall_time_s": metrics.get("wall_time_s", math.nan), "workdir": cell.workdir}
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -348,7 +330,7 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def _write_results(cells: Sequence[Cell], finished: set[str], study_dir: str) -> None:
-    rows = [result_row(cell, workdir_lib.read_metrics(cell.workdir), _read_record(cell))
+    rows = [result_row(cell, workdir_lib.read_metrics(cell.workdir))
             for cell in cells if cell.workdir in finished]
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     path = pathlib.Path(study_dir, RESULTS_CSV)
@@ -359,13 +341,13 @@ def _write_results(cells: Sequence[Cell], finished: set[str], study_dir: str) ->
 
 def _delete_finished_variants(cells: Sequence[Cell], finished: set[str], current: Cell) -> None:
     """Deletes the current cell's dataset variant once every cell using it is done."""
-    from augbal_datasets.augbal import prepare  # The builder, imported only when deleting.
+    from augbal_datasets.augbal import prepare  # Imported only when deleting variants.
 
     dataset = config_lib.dataset_config(current.config)
     sharing = [c for c in cells if config_lib.dataset_config(c.config) == dataset]
     if any(c.workdir not in finished for c in sharing):
         return
-    variant_dir = prepare.variant_dir(dataset, current.config.data_dir)
+    variant_dir = os.path.join(current.config.data_dir, "augbal", prepare.config_name(dataset))
     if os.path.isdir(variant_dir):
         shutil.rmtree(variant_dir)
 
