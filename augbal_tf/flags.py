@@ -82,3 +82,31 @@ flags.DEFINE_string("images", None,
                     "Folder of image files (jpg, png, bmp, gif; searched recursively) to predict "
                     "instead of evaluating a dataset split.")
 # --- end evaluate flags ---
+
+# --- study flags ---
+# Used by `python -m augbal_tf.study` only (owned by augbal_tf/study.py). Every training and
+# dataset flag above is passed through to each cell; the study sets --sampling,
+# --augmentation, --class_weight, --imbalance_ratio, --seed, --data_seed and --export per cell.
+flags.DEFINE_string("study_dir", None,
+                    "Output folder of the study: one workdir per cell, results.csv and the "
+                    "summary.{csv,md,png} report (required by the study command).")
+flags.DEFINE_list("ratios", ["8"],
+                  "Imbalance ratios (majority:minority, numbers >= 1) of the grid, or 'natural' "
+                  "for data that is already imbalanced (no cut, no gap fraction).")
+flags.DEFINE_list("augmentations", [],
+                  "Augmentations of the grid, one cell each (oversample_augment): augstatic "
+                  "names, 'paper' (the paper's 33) or 'all' (every registered transform).")
+flags.DEFINE_list("seeds", ["0", "1", "2"],
+                  "Seeds of the grid; each is both --seed and --data_seed of its cells, so cells "
+                  "of one seed are paired (at least 3 for intervals and verdicts).")
+flags.DEFINE_list("baselines", ["balanced", "unbalanced"],
+                  "Baseline cells: balanced, unbalanced, undersample, oversample_random, "
+                  "class_weight (unbalanced sampling + --class_weight=balanced). unbalanced is "
+                  "always run: it is the reference of every comparison.")
+flags.DEFINE_bool("keep_datasets", True,
+                  "Keep prepared dataset variants; false deletes each variant once all its "
+                  "cells are done.")
+flags.DEFINE_bool("export_cells", False,
+                  "Export a SavedModel in every cell (about 90 MB each at 224 px); cells always "
+                  "keep metrics.json and the best weights.")
+# --- end study flags ---
