@@ -203,7 +203,7 @@ def cell_status(cell: Cell) -> str:
 
 
 def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: str = "",
-              log: Callable[[str], None] = print) -> pd.DataFrame:
+              log: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Runs every unfinished cell, writes results.csv and the report, returns the summary.
 
     Args:
@@ -212,11 +212,12 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
         Cells whose `cpu_devices` this process cannot provide run
         `python -m augbal_tf.train` in a subprocess instead.
       command: the exact command line, recorded in summary.md.
-      log: where progress lines go.
+      log: where progress lines go (default: stdout, flushed at once).
 
     Returns:
       The summary DataFrame (also in summary.csv).
     """
+    log = log or _print
     cells = expand_grid(study)
     os.makedirs(study.study_dir, exist_ok=True)
     statuses = {cell.workdir: cell_status(cell) for cell in cells}
@@ -257,6 +258,11 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
         f"(and summary.csv, summary.png, results.csv); TensorBoard: "
         f"tensorboard --logdir={study.study_dir}")
     return summary
+
+
+def _print(line: str) -> None:
+    # Flushed: progress must show at once even when stdout is a file or a pipe.
+    print(line, flush=True)
 
 
 def _train_cell(cell: Cell, status: str, train_fn: TrainFn | None) -> dict:
@@ -395,18 +401,24 @@ def study_from_flags(flag_values) -> StudyConfig:
 
 
 def main(argv: Sequence[str]) -> None:
-    from absl import flags
+    from absl import app, flags
 
     if len(argv) > 1:
-        raise ValueError(f"unexpected positional arguments {list(argv[1:])}; use --flags")
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     flag_values = flags.FLAGS
-    study = study_from_flags(flag_values)
-    if study.base.cpu_devices:
-        from augbal_tf import distribution  # Splits the CPU before TensorFlow initialises.
+    if not flag_values.study_dir:
+        raise app.UsageError("--study_dir is required (the folder for the cells and the report)")
+    try:
+        grid = study_from_flags(flag_values)
+        if grid.base.cpu_devices:
+            from augbal_tf import distribution  # Splits the CPU before TensorFlow starts.
 
-        distribution.configure_cpu_devices(study.base.cpu_devices)
-    command = " ".join(["python -m augbal_tf.study", *map(_quote, sys.argv[1:])])
-    run_study(study, command=command)
+            distribution.configure_cpu_devices(grid.base.cpu_devices)
+        command = " ".join(["python -m augbal_tf.study", *map(_quote, sys.argv[1:])])
+        run_study(grid, command=command)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _quote(arg: str) -> str:
