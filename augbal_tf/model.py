@@ -146,7 +146,8 @@ class ResNetClassifier(keras.Model):
 
     def set_dropout_seed(self, seed: int) -> None:
         """Restarts the dropout random stream, so dropout masks depend on `seed` only."""
-        self.head_dropout.seed_generator.state.assign(np.array([seed, 0], dtype="int64"))
+        if self.dropout > 0:  # Keras creates no seed generator for a rate of 0.
+            self.head_dropout.seed_generator.state.assign(np.array([seed, 0], dtype="int64"))
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,

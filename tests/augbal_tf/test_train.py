@@ -1,0 +1,175 @@
+"""In-process one/two-epoch runs of augbal_tf.train.train_and_evaluate on tiny sample variants."""
+
+import dataclasses
+import glob
+import json
+import os
+
+from absl import flags
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from augbal_tf import config as config_lib
+from augbal_tf import evaluate
+from augbal_tf import flags as flags_lib  # pylint: disable=unused-import (defines the flags)
+from augbal_tf import input_pipeline
+from augbal_tf import model as model_lib
+from augbal_tf import train
+from augbal_tf import trainer as trainer_lib
+
+pytestmark = pytest.mark.slow
+
+CLASSES = ("tshirt_top", "pullover")
+
+
+@pytest.fixture(scope="module")
+def base_config(tmp_path_factory) -> config_lib.TrainConfig:
+    return config_lib.TrainConfig(
+        data_dir=str(tmp_path_factory.mktemp("tfds")), source="sample", classes=CLASSES,
+        train_per_class=40, test_per_class=20, validation_per_class=10, image_size=32, epochs=2,
+        batch_size=16, patience=0, log_images=4)
+
+
+@pytest.fixture(scope="module")
+def finished_run(base_config, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("run") / "workdir")
+    return workdir, train.train_and_evaluate(base_config, workdir)
+
+
+def _tags(log_dir: str) -> set[str]:
+    tags = set()
+    for path in glob.glob(os.path.join(log_dir, "*", "events.out.tfevents.*")):
+        split = os.path.basename(os.path.dirname(path))
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(f"{split}/{value.tag}" for value in event.summary.value)
+    return tags
+
+
+def test_metrics_json_holds_every_split_and_the_environment(finished_run):
+    workdir, metrics = finished_run
+    assert json.loads(open(os.path.join(workdir, "metrics.json")).read()) == metrics
+    assert metrics["selection"] == "validation" and metrics["selected_epoch"] in (1, 2)
+    assert metrics["epochs_run"] == 2 and metrics["wall_time_s"] > 0
+    for split, size in (("validation", 20), ("test", 40)):
+        result = metrics[split]
+        assert set(result["per_class"]) == set(CLASSES)
+        assert np.sum(result["confusion_matrix"]) == size
+        assert result["accuracy"] == pytest.approx(np.trace(result["confusion_matrix"]) / size)
+        assert 0.0 <= result["balanced_accuracy"] <= 1.0
+    assert metrics["environment"]["packages"]["tensorflow"] == tf.__version__
+    assert metrics["environment"]["replicas"] == 1 and metrics["environment"]["devices"]
+    assert {key: metrics["config"][key] for key in ("sampling", "class_weight", "seed", "imbalance_ratio")} == {
+        "sampling": "unbalanced", "class_weight": "none", "seed": 0, "imbalance_ratio": None}
+    assert not os.path.exists(os.path.join(workdir, "backup"))  # Deleted once finished.
+
+
+def test_exported_model_evaluates_to_the_metrics_json_numbers(finished_run, base_config):
+    workdir, metrics = finished_run
+    classifier = evaluate.load_saved_model(os.path.join(workdir, "export"))
+    builder = input_pipeline.load_variant(base_config).builder
+    for split in ("validation", "test"):
+        result = evaluate.evaluate_split(classifier, builder, split, batch_size=7)
+        for key in ("accuracy", "balanced_accuracy", "confusion_matrix", "per_class"):
+            assert result[key] == metrics[split][key], (split, key)
+
+
+def test_flags_file_reproduces_the_config(finished_run, base_config):
+    workdir, _ = finished_run
+    flag_values = flags.FLAGS
+    try:
+        flag_values(["train", f"--flagfile={os.path.join(workdir, 'flags.txt')}"])
+        assert flag_values.workdir == workdir
+        assert config_lib.from_flags(flag_values) == base_config
+    finally:
+        flag_values.unparse_flags()
+
+
+def test_tensorboard_has_curves_images_and_confusion_matrix(finished_run):
+    workdir, _ = finished_run
+    tags = _tags(os.path.join(workdir, "tensorboard"))
+    for split in ("train", "validation"):
+        assert {f"{split}/loss", f"{split}/accuracy", f"{split}/balanced_accuracy"} <= tags
+    assert {"train/learning_rate", "train/sample_images", "test/confusion_matrix",
+            "validation/confusion_matrix"} <= tags
+
+
+def test_rerun_with_same_flags_returns_the_finished_metrics(finished_run, base_config):
+    workdir, metrics = finished_run
+    before = os.stat(os.path.join(workdir, "metrics.json")).st_mtime_ns
+    assert train.train_and_evaluate(dataclasses.replace(base_config, cpu_devices=0), workdir) == metrics
+    assert os.stat(os.path.join(workdir, "metrics.json")).st_mtime_ns == before
+
+
+def test_rerun_with_other_flags_fails_naming_them(finished_run, base_config):
+    workdir, _ = finished_run
+    changed = dataclasses.replace(base_config, epochs=3, learning_rate=1e-3)
+    with pytest.raises(ValueError, match=r"different flags: --epochs: 2 -> 3; --learning_rate"):
+        train.train_and_evaluate(changed, workdir)
+
+
+def test_same_flags_and_seed_give_the_same_numbers_and_overwrite_starts_fresh(finished_run, base_config,
+                                                                              tmp_path):
+    _, metrics = finished_run
+    again = train.train_and_evaluate(base_config, str(tmp_path / "again"))
+    strip = lambda history: [{k: v for k, v in entry.items() if k != "seconds"} for entry in history]
+    assert strip(again["history"]) == strip(metrics["history"])
+    assert again["test"] == metrics["test"] and again["validation"] == metrics["validation"]
+    fresh = train.train_and_evaluate(dataclasses.replace(base_config, epochs=1, overwrite=True, export=False),
+                                     str(tmp_path / "again"))
+    assert fresh["epochs_run"] == 1 and not os.path.exists(tmp_path / "again" / "export")
+
+
+def test_frozen_backbone_class_weights_and_test_selection_run(base_config, tmp_path):
+    config = dataclasses.replace(base_config, freeze_backbone=True, class_weight="balanced", imbalance_ratio=4.0,
+                                 minority=("pullover",), sampling="unbalanced", selection="test",
+                                 validation_per_class=0, epochs=1, export=False)
+    metrics = train.train_and_evaluate(config, str(tmp_path / "frozen"))
+    assert metrics["selection"] == "test" and "TEST" in metrics["selection_note"]
+    assert metrics["validation"] is None and metrics["split_sizes"]["train"] == 40 + 10
+    assert metrics["config"]["class_weight"] == "balanced"
+    saved = model_lib.create_model("resnet18", 2, 32, seed=0)
+    initial_kernel = saved.stem.conv.kernel.numpy().copy()
+    initial_mean = saved.stem.bn.moving_mean.numpy().copy()
+    saved.load_weights(str(tmp_path / "frozen" / "best.weights.h5"))
+    np.testing.assert_array_equal(saved.stem.conv.kernel.numpy(), initial_kernel)
+    assert not np.allclose(saved.stem.bn.moving_mean.numpy(), initial_mean)
+
+
+def test_class_weights_scale_each_example_loss():
+    config = config_lib.TrainConfig(image_size=32, batch_size=8, dropout=0.0, learning_rate=1e-9)
+    weights = np.array([0.25, 4.0], np.float32)
+    trainer = trainer_lib.Trainer(config, tf.distribute.get_strategy(), 2, weights)
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(8, 32, 32, 3)).astype(np.float32)
+    labels = np.array([0, 0, 0, 0, 0, 0, 1, 1])
+    logits = trainer.model(images, training=True).numpy()
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -np.mean(weights[labels] * log_probs[np.arange(8), labels])
+    result = trainer.train_epoch(tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), epoch=0)
+    assert result["loss"] == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("distribution_strategy", "bogus", r"--distribution_strategy='bogus' is not valid; allowed: auto"),
+    ("sampling", "smote", r"--sampling='smote' is not valid; allowed: balanced"),
+    ("selection", "best", r"--selection='best' is not valid"),
+    ("image_size", 16, r"--image_size=16 is not valid; must be a number >= 32"),
+])
+def test_bad_flags_raise_naming_the_flag(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        config_lib.TrainConfig(**{field: value})
+
+
+def test_jit_with_mirrored_on_cpu_is_rejected(base_config, tmp_path):
+    config = dataclasses.replace(base_config, jit_compile=True, distribution_strategy="mirrored")
+    with pytest.raises(ValueError, match="--jit_compile with --distribution_strategy=mirrored"):
+        train.train_and_evaluate(config, str(tmp_path / "jit"))
+
+
+def test_missing_data_names_the_folder(base_config, tmp_path):
+    missing = tmp_path / "no_such_folder"
+    config = dataclasses.replace(base_config, source="manual", manual_dir=str(missing), classes=())
+    with pytest.raises(ValueError, match="no_such_folder"):
+        train.train_and_evaluate(config, str(tmp_path / "missing"))
+    assert not os.path.exists(tmp_path / "missing" / "metrics.json")
