@@ -1,0 +1,312 @@
+"""Scanning sources and turning planned examples into tfds example dicts.
+
+`scan` decodes every candidate image once (one at a time) before anything is
+written, so that corrupt files, mixed sizes and empty classes fail the build
+early, and `skip_corrupt` can drop files before the plan is drawn. `Materializer`
+then produces the examples of one original at a time: the original's bytes are
+kept when they can be, and generated copies are augmented in pixel space from the
+original (never from an encoded copy), then encoded once.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from augbal_datasets.augbal import config as config_lib
+from augbal_datasets.augbal import images
+from augbal_datasets.augbal import sampling
+from augbal_datasets.augbal import sources
+
+_LOG = logging.getLogger(__name__)
+_PROGRESS_EVERY_SECONDS = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageInfo:
+    """What the scan learnt about one readable original."""
+
+    height: int
+    width: int
+    keep_bytes: bool  # the file's bytes can be stored unchanged (8-bit RGB JPEG/PNG)
+
+
+@dataclasses.dataclass
+class ScanResult:
+    """Readable images per class and pool, their info, and the skipped files."""
+
+    pools: dict[str, dict[str, list[str]]]
+    info: dict[str, ImageInfo]
+    skipped: list[dict[str, str]]
+    layout: str
+
+
+def select_classes(source: sources.Source, listed: Sequence[sources.SourceImage],
+                   requested: Sequence[str] | None) -> list[str]:
+    """The classes to build, in label order; checks names and empty class folders."""
+    present = source.class_order({image.label for image in listed})
+    if isinstance(source, sources.ManualSource):
+        empty = sorted(set(source.class_dirs()) - set(present))
+        folders = source.class_dirs()
+        for name in empty:
+            if requested is None or name in requested:
+                raise ValueError(f"class folder {str(folders[name][0])!r} (class {name!r}) "
+                                 "holds no image files")
+    if requested is None:
+        if len(present) < 2:
+            raise ValueError(f"the source has {len(present)} class(es) {present}; at least 2 needed")
+        return present
+    unknown = [name for name in requested if name not in present]
+    if unknown:
+        raise ValueError(f"unknown class(es) {unknown} in config field 'classes'; "
+                         f"the source has {present}")
+    return list(requested)
+
+
+def scan(source: sources.Source, classes_requested: Sequence[str] | None, skip_corrupt: bool,
+         store_size: int | None) -> tuple[list[str], ScanResult]:
+    """Lists and decodes every candidate image once, one at a time.
+
+    Raises:
+      ValueError: unknown or empty class, mixed sizes without `store_size`.
+      images.ImageError: a corrupt / truncated / non-image file (unless `skip_corrupt`).
+    """
+    listed = source.list_images()
+    classes = select_classes(source, listed, classes_requested)
+    wanted = [image for image in listed if image.label in set(classes)]
+    pools = {name: {sources.TRAIN: [], sources.TEST: []} for name in classes}
+    info, skipped = {}, []
+    by_id = {image.source_id: image for image in wanted}
+    first_size = None
+    progress = _Progress("scanning sources", len(wanted))
+    for source_id, data in source.iter_read(sorted(by_id)):
+        image = by_id[source_id]
+        try:
+            decoded = _decode(data, source_id)
+        except images.ImageError as error:
+            if not skip_corrupt:
+                raise images.ImageError(f"{error} (set skip_corrupt=true to skip such files)") from None
+            skipped.append({"source_id": source_id, "error": str(error)})
+            continue
+        height, width = decoded.rgb.shape[:2]
+        if store_size is None:
+            if first_size is None:
+                first_size = (source_id, height, width)
+            elif (height, width) != first_size[1:]:
+                raise ValueError(f"mixed image sizes: {first_size[0]!r} is {first_size[2]}x{first_size[1]} "
+                                 f"but {source_id!r} is {width}x{height}; set store_size to resize "
+                                 "on write")
+        info[source_id] = ImageInfo(height, width, keep_bytes=(
+            isinstance(data, bytes) and decoded.format in ("jpeg", "png") and not decoded.converted))
+        pools[image.label][image.pool].append(source_id)
+        progress.step()
+    for name in classes:
+        if not any(pools[name].values()):
+            raise ValueError(f"class {name!r} has no readable images "
+                             f"({sum(1 for s in skipped if by_id[s['source_id']].label == name)} skipped)")
+    if not source.has_test_pool:
+        pools = {name: {sources.TRAIN: pools[name][sources.TRAIN]} for name in classes}
+    layout = getattr(source, "layout", type(source).__name__)
+    return classes, ScanResult(pools=pools, info=info, skipped=skipped, layout=layout)
+
+
+def _decode(data: bytes | np.ndarray, name: str) -> images.DecodedImage:
+    if isinstance(data, bytes):
+        return images.decode(data, name)
+    rgb, _ = images.to_rgb(np.asarray(data), name, bgr=False)
+    return images.DecodedImage(rgb=rgb, format="array", converted=True)
+
+
+class Materializer:
+    """Turns the planned examples of one original into tfds example dicts.
+
+    Picklable (holds only the config, the source and per-image info), so Beam
+    workers and worker processes can each build their own transforms.
+    """
+
+    def __init__(self, config: Mapping[str, Any], source: sources.Source,
+                 info: Mapping[str, ImageInfo]):
+        self.config = dict(config)
+        self.source = source
+        self.info = dict(info)
+        self._transforms: dict[str, Any] = {}
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_transforms"] = {}
+        return state
+
+    def examples(self, source_id: str, data: bytes | np.ndarray,
+                 specs: Sequence[sampling.ExampleSpec]) -> list[tuple[str, dict[str, Any]]]:
+        """The (key, example) pairs of every spec of one original."""
+        store_size = self.config["store_size"]
+        info = self.info[source_id]
+        resized = store_size is not None and (info.height, info.width) != (store_size, store_size)
+        rgb = None
+        original_bytes = None
+        out = []
+        for spec in specs:
+            if spec.kind != sampling.GENERATED and info.keep_bytes and not resized:
+                image, name, params = data, "", "{}"
+            else:
+                if rgb is None:
+                    rgb = _decode(data, source_id).rgb
+                    if store_size is not None:
+                        rgb = images.resize(rgb, store_size)
+                if spec.kind == sampling.GENERATED:
+                    pixels, name, params = self._augment(rgb, spec.chain)
+                    image = images.encode(pixels, self.config["encoding"])
+                else:
+                    if original_bytes is None:
+                        original_bytes = images.encode(rgb, self.config["encoding"])
+                    image, name, params = original_bytes, "", "{}"
+            out.append((spec.key, {
+                "image": image,
+                "label": spec.label,
+                "source_id": spec.source_id,
+                "augmentation": name,
+                "augmentation_params": params,
+                "generated": spec.generated,
+            }))
+        return out
+
+    def _augment(self, rgb: np.ndarray, chain: Sequence[str]) -> tuple[np.ndarray, str, str]:
+        steps = []
+        pixels = rgb
+        for step_key in chain:
+            # Each step has its own generator from (data_seed, its key): a rebuild is
+            # identical whatever order or process the examples are produced in.
+            rng = sampling.seeded_rng(self.config["data_seed"], step_key)
+            augmentation = self.config["augmentation"]
+            name = augmentation[int(rng.integers(len(augmentation)))] if isinstance(
+                augmentation, list) else augmentation
+            transform = self._transform(name)
+            pixels = np.asarray(transform(pixels, rng=rng))
+            steps.append((transform.name, transform.params))
+        if len(steps) == 1:
+            return pixels, steps[0][0], _json(steps[0][1])
+        return (pixels, ">".join(name for name, _ in steps),
+                _json({"steps": [{"augmentation": n, "params": p} for n, p in steps]}))
+
+    def _transform(self, name: str):
+        if name not in self._transforms:
+            self._transforms[name] = config_lib.create_transform(
+                name, config_lib.transform_params(self.config, name))
+        return self._transforms[name]
+
+
+def group_by_source(specs: Iterable[sampling.ExampleSpec]) -> list[tuple[str, list[sampling.ExampleSpec]]]:
+    """(source id, its specs) in source-id order: one decode serves every copy."""
+    groups: dict[str, list[sampling.ExampleSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.source_id, []).append(spec)
+    return sorted(groups.items())
+
+
+def iter_examples(materializer: Materializer,
+                  groups: Sequence[tuple[str, list[sampling.ExampleSpec]]],
+                  split: str, num_workers: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yields the examples of one split, one original at a time.
+
+    Args:
+      materializer: produces the examples of one original.
+      groups: (source id, specs) pairs from `group_by_source`.
+      split: split name, for progress messages.
+      num_workers: worker processes for decoding and augmenting; None picks
+        automatically (in-process for small splits), 1 stays in-process.
+    """
+    progress = _Progress(f"writing {split}", sum(len(specs) for _, specs in groups))
+    if num_workers is None:
+        num_workers = auto_workers(materializer, groups)
+    if num_workers > 1 and materializer.source.random_access:
+        results = _parallel_examples(materializer, groups, num_workers)
+    else:
+        results = _serial_examples(materializer, groups)
+    for key_examples in results:
+        progress.step(len(key_examples))
+        yield from key_examples
+
+
+# Below this many examples that need pixel work, starting worker processes costs more
+# than it saves.
+_PARALLEL_MIN_EXAMPLES = 400
+
+
+def auto_workers(materializer: Materializer,
+                 groups: Sequence[tuple[str, list[sampling.ExampleSpec]]]) -> int:
+    """Worker processes worth starting for these groups (1 = in-process)."""
+    heavy = sum(1 for source_id, specs in groups for spec in specs
+                if spec.generated or not materializer.info[source_id].keep_bytes)
+    if heavy < _PARALLEL_MIN_EXAMPLES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _serial_examples(materializer, groups):
+    specs_by_id = dict(groups)
+    for source_id, data in materializer.source.iter_read([source_id for source_id, _ in groups]):
+        yield materializer.examples(source_id, data, specs_by_id[source_id])
+
+
+def _parallel_examples(materializer, groups, num_workers):
+    """Results in group order, from a thread pool; a bounded number in flight.
+
+    Threads, not processes: OpenCV and most numpy work release the GIL, and worker
+    processes would re-import the caller's main module (spawn) or copy its
+    TensorFlow threads (fork).
+    """
+    import collections  # pylint: disable=import-outside-toplevel
+    from concurrent import futures  # pylint: disable=import-outside-toplevel
+
+    def work(group):
+        source_id, specs = group
+        return materializer.examples(source_id, materializer.source.read(source_id), specs)
+
+    with futures.ThreadPoolExecutor(num_workers, thread_name_prefix="augbal") as pool:
+        pending = collections.deque()
+        next_group = 0
+        while pending or next_group < len(groups):
+            while next_group < len(groups) and len(pending) < 4 * num_workers:
+                pending.append(pool.submit(work, groups[next_group]))
+                next_group += 1
+            yield pending.popleft().result()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_to_json)
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set, np.ndarray)):
+        return list(value)
+    raise TypeError(f"augmentation parameter {value!r} is not JSON-able")
+
+
+class _Progress:
+    """Logs progress (count, rate, peak RSS) every few seconds of a long loop."""
+
+    def __init__(self, what: str, total: int):
+        self.what, self.total, self.done = what, total, 0
+        self.start = self.last = time.monotonic()
+
+    def step(self, count: int = 1) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self.last >= _PROGRESS_EVERY_SECONDS or self.done == self.total:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            _LOG.warning("augbal %s: %d/%d (%.0f/s, peak RSS %.0f MiB)", self.what, self.done,
+                         self.total, rate, peak_rss_mib())
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process in MiB."""
+    import resource  # pylint: disable=import-outside-toplevel
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,51 @@
+"""Preparing a variant from Python (what training calls): `prepare_variant(config, data_dir)`."""
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import tensorflow_datasets as tfds
+
+from augbal_datasets.augbal import config as config_lib
+
+
+def config_name(config: Mapping[str, Any]) -> str:
+    """The tfds config name of a variant (readable prefix + hash of the canonical config)."""
+    return config_lib.config_name(config)
+
+
+def prepare_variant(config: Mapping[str, Any], data_dir: str | os.PathLike,
+                    manual_dir: str | os.PathLike | None = None, *,
+                    num_workers: int | None = None) -> tfds.core.DatasetBuilder:
+    """Builds the variant unless already prepared, and returns its builder.
+
+    Args:
+      config: config fields (see README.md); missing ones take their defaults.
+      data_dir: tfds data directory; the variant lands in `data_dir/augbal/<name>/<version>`.
+      manual_dir: source folder, needed when `source` is 'manual'.
+      num_workers: worker processes for generation (None: automatic, 1: in-process).
+
+    Returns:
+      The prepared `tfds.core.DatasetBuilder` (call `as_dataset(split=...)`).
+
+    Raises:
+      ValueError: bad config field or source (see the builder's errors).
+    """
+    # Imported here: importing the builder module registers the `augbal` dataset,
+    # which modules that only need `config_name` should not pay for.
+    from augbal_datasets.augbal import augbal_dataset_builder  # pylint: disable=import-outside-toplevel
+    builder_config = augbal_dataset_builder.AugbalConfig(**dict(config))
+    builder = augbal_dataset_builder.Builder(config=builder_config, data_dir=os.fspath(data_dir),
+                                             num_workers=num_workers)
+    download_config = tfds.download.DownloadConfig(
+        manual_dir=os.fspath(manual_dir) if manual_dir is not None else None)
+    try:
+        builder.download_and_prepare(download_config=download_config)
+    except OSError:
+        # Another process may have finished the same variant first (its rename won):
+        # then reuse it; otherwise the error stands.
+        fresh = augbal_dataset_builder.Builder(config=builder_config, data_dir=os.fspath(data_dir))
+        if not fresh.is_prepared():
+            raise
+        return fresh
+    return builder
