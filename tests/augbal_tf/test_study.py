@@ -184,3 +184,30 @@ def test_grid_flag_parsing():
     assert study.parse_ratios(["8", "2.0", "natural", "8.0"]) == ("8", "2", "natural")
     with pytest.raises(ValueError, match="--ratios: ratio='0.5'"):
         study.parse_ratios(["0.5"])
+
+
+def test_keep_datasets_false_deletes_each_variant_after_its_last_cell(tmp_path):
+    from augbal_datasets.augbal import prepare
+
+    config = _study(tmp_path, baselines=("balanced", "unbalanced", "class_weight"),
+                    keep_datasets=False)
+
+    def variant_dir(cell):
+        name = prepare.config_name(config_lib.dataset_config(cell.config))
+        return pathlib.Path(cell.config.data_dir, "augbal", name)
+
+    grid = study.expand_grid(config)
+    for cell in grid:
+        (variant_dir(cell) / "1.0.0").mkdir(parents=True, exist_ok=True)
+    # unbalanced and class_weight share a variant: 4 variants per seed for 5 cells.
+    assert len({variant_dir(c) for c in grid}) == 12
+    trainer = FakeTrainer()
+
+    def checking_trainer(cell_config, workdir):
+        cell = next(c for c in grid if c.workdir == workdir)
+        assert variant_dir(cell).is_dir(), f"variant of {workdir} deleted before it ran"
+        return trainer(cell_config, workdir)
+
+    study.run_study(config, checking_trainer, log=lambda _: None)
+    assert len(trainer.calls) == 15
+    assert not any(variant_dir(c).exists() for c in grid)

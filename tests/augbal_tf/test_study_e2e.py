@@ -5,8 +5,10 @@ interrupted after 5 cells and resumed; the summary is then recomputed here from
 results.csv alone, independently of `augbal_tf.study_stats`.
 """
 
+import json
 import math
 import os
+import pathlib
 
 import numpy as np
 import pandas as pd
@@ -134,3 +136,28 @@ def test_study_end_to_end_with_resume(tmp_path):
         assert row.verdict == e["verdict"], row.cell
     for name in (study_report.SUMMARY_MD, study_report.SUMMARY_PNG):
         assert (tmp_path / "study" / name).stat().st_size > 0
+
+
+def test_cell_needing_other_cpu_devices_runs_in_a_subprocess(tmp_path):
+    import tensorflow as tf
+
+    # The cell asks for two logical CPU devices (mirrored), which this process lacks.
+    if len(tf.config.list_logical_devices("CPU")) == 2:
+        pytest.skip("this test process already has 2 logical CPU devices")
+    base = config_lib.TrainConfig(
+        source="sample", classes=("tshirt_top", "shirt"), minority=("shirt",),
+        train_per_class=20, validation_per_class=8, test_per_class=8, image_size=32,
+        epochs=1, batch_size=8, log_images=0, data_dir=str(tmp_path / "tfds"),
+        distribution_strategy="mirrored", cpu_devices=2)
+    grid = study.StudyConfig(base=base, study_dir=str(tmp_path / "study"), ratios=("2",),
+                             seeds=(0,), baselines=("unbalanced",))
+
+    def in_process(config, workdir):
+        raise AssertionError("a cell with --cpu_devices=2 must not train in this process")
+
+    study.run_study(grid, in_process, log=lambda _: None)
+    results = study_report.read_results(tmp_path / "study" / study.RESULTS_CSV)
+    assert len(results) == 1
+    metrics = json.loads((pathlib.Path(results["workdir"][0]) / "metrics.json").read_text())
+    assert metrics["environment"]["replicas"] == 2
+    assert pathlib.Path(results["workdir"][0] + ".flags").is_file()
