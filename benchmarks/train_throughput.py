@@ -1,0 +1,256 @@
+"""Training throughput: our Keras ResNet18 + head against the same model in PyTorch.
+
+    python benchmarks/train_throughput.py [--repeats=5] [--steps=3] [--sizes=150,224]
+
+Times, side by side in one process and round-robin (every repeat runs every
+variant once, so load from other processes hits all variants alike):
+  * keras: `augbal_tf.trainer.Trainer.train_epoch` (the real training step:
+    default strategy, Adam 3e-4, batch 64) with and without `--jit_compile`;
+  * torch: the same ResNet18 + head (benchmarks/torch_resnet18.py) in a plain
+    training loop (Adam 3e-4, NLL on LogSoftmax), NCHW and channels_last;
+  * input: the tf.data pipeline alone (`augbal_tf.input_pipeline.SplitPipeline`:
+    decode stored PNGs, resize, normalise, batch) on real Intel Scene images,
+    without and with the decoded-image cache, against the training step's
+    consumption.
+Both frameworks get the same number of threads. TF op determinism is off by
+default: with it on, XLA refuses the MaxPool gradient ("no deterministic XLA
+implementation"), so `--deterministic=1` measures without the jit variant. Reports the median images/s
+of `--repeats` repeats of `--steps` steps each, after warm-up steps, and the
+ratios the targets are stated in (Keras >= 0.95x the faster PyTorch layout;
+input pipeline >= 5x training consumption). Writes
+benchmarks/results/train_throughput.{md,json}.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import torch_resnet18  # noqa: E402
+
+from augbal_tf import config as config_lib  # noqa: E402
+from augbal_tf import input_pipeline  # noqa: E402
+from augbal_tf import trainer as trainer_lib  # noqa: E402
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "train_throughput"
+NUM_CLASSES = 2
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="150,224", help="model input sizes, comma-separated")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per variant (>= 5)")
+    parser.add_argument("--steps", type=int, default=3, help="training steps per timed repeat")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps before timing")
+    parser.add_argument("--jit_steps", type=int, default=1,
+                        help="steps per timed repeat of the jit variant (XLA on CPU is slow)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="intra-op threads for both frameworks")
+    parser.add_argument("--deterministic", type=int, default=0,
+                        help="1: TF op determinism on (training's default) and the jit variant "
+                             "skipped, since XLA has no deterministic MaxPool gradient")
+    parser.add_argument("--input_images", type=int, default=512,
+                        help="real images in the input-pipeline measurement")
+    parser.add_argument("--data", default=str(REPO_ROOT.parent / "shared" / "data" / "intel_scene_mini"),
+                        help="intel_scene_mini folder (input-pipeline measurement)")
+    parser.add_argument("--output", default=str(RESULTS), help="results path without extension")
+    return parser.parse_args()
+
+
+class KerasVariant:
+    """Our Trainer's real train step on a fixed batch, repeated `steps` times per epoch."""
+
+    def __init__(self, image_size: int, batch_size: int, jit_compile: bool, rng: np.random.Generator):
+        self.name = f"keras {'jit' if jit_compile else 'no-jit'}"
+        self.jit_compile = jit_compile
+        config = config_lib.TrainConfig(image_size=image_size, batch_size=batch_size,
+                                        jit_compile=jit_compile, epochs=1)
+        self.trainer = trainer_lib.Trainer(config, tf.distribute.get_strategy(), NUM_CLASSES, None)
+        images = rng.standard_normal((batch_size, image_size, image_size, 3), dtype=np.float32)
+        labels = rng.integers(0, NUM_CLASSES, batch_size)
+        self.batch = (tf.constant(images), tf.constant(labels, tf.int64))
+        self.epoch = 0
+
+    def run(self, steps: int) -> None:
+        self.epoch += 1
+        self.trainer.train_epoch(tf.data.Dataset.from_tensors(self.batch).repeat(steps), self.epoch)
+
+
+class TorchVariant:
+    """The same model in a plain PyTorch training loop."""
+
+    def __init__(self, image_size: int, batch_size: int, channels_last: bool, rng: np.random.Generator):
+        self.name = f"torch {'channels_last' if channels_last else 'NCHW'}"
+        torch.manual_seed(0)
+        self.model = torch_resnet18.ResNet18Classifier(NUM_CLASSES)
+        assert torch_resnet18.num_trainable_parameters(self.model) == 11_440_194
+        images = torch.from_numpy(rng.standard_normal((batch_size, 3, image_size, image_size),
+                                                      dtype=np.float32))
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
+        self.images = images
+        self.labels = torch.from_numpy(rng.integers(0, NUM_CLASSES, batch_size))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=3e-4)
+        self.loss = torch.nn.NLLLoss()
+        self.model.train()
+
+    def run(self, steps: int) -> None:
+        for _ in range(steps):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss(self.model(self.images), self.labels)
+            loss.backward()
+            self.optimizer.step()
+            loss.detach().item()  # Our Trainer also reads the loss back every step.
+
+
+def encoded_real_images(data: pathlib.Path, count: int) -> tuple[list[bytes], list[int]]:
+    """PNG bytes of real Intel Scene images, as the augbal builder stores them (png, source size)."""
+    folder = data / "seg_train" / "seg_train"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"intel_scene_mini not found at {data} (pass --data)")
+    classes = ["buildings", "sea"]
+    paths = [(path, label) for label, name in enumerate(classes)
+             for path in sorted((folder / name).glob("*.jpg"))[: count // len(classes)]]
+    encoded, labels = [], []
+    for path, label in paths:
+        image = tf.io.decode_jpeg(tf.io.read_file(str(path)), channels=3)
+        encoded.append(tf.io.encode_png(image).numpy())
+        labels.append(label)
+    return encoded, labels
+
+
+class InputVariant:
+    """`SplitPipeline.epoch` iterated alone: the images/s the pipeline can supply."""
+
+    def __init__(self, encoded: list[bytes], labels: list[int], image_size: int, batch_size: int,
+                 cache: bool):
+        self.name = f"input pipeline {'cached' if cache else 'uncached'}"
+        dataset = tf.data.Dataset.from_tensor_slices((encoded, np.asarray(labels, np.int64)))
+        self.pipeline = input_pipeline.SplitPipeline(dataset, len(labels), image_size, batch_size,
+                                                     cache=cache)
+        self.epoch = 0
+        self.run_epoch()  # Fills the cache (when on) and warms up tf.data.
+
+    def run_epoch(self) -> int:
+        self.epoch += 1
+        count = 0
+        for images, _ in self.pipeline.epoch(seed=0, epoch=self.epoch):
+            count += int(images.shape[0])
+        return count
+
+
+def time_call(function, *args) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
+
+
+def environment(args: argparse.Namespace) -> dict:
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "load_average_at_start": os.getloadavg(),
+            "tensorflow": tf.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "threads": args.threads,
+            "deterministic": bool(args.deterministic), "batch_size": args.batch_size,
+            "repeats": args.repeats, "steps_per_repeat": args.steps, "jit_steps_per_repeat": args.jit_steps,
+            "warmup_steps": args.warmup}
+
+
+def main() -> None:
+    args = parse_args()
+    if args.repeats < 5:
+        raise SystemExit(f"--repeats={args.repeats} is too few; the targets use the median of >= 5")
+    sizes = [int(size) for size in args.sizes.split(",")]
+    # Same threads for both frameworks, set before either runtime starts.
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    if args.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    rng = np.random.default_rng(0)
+
+    results = {"environment": environment(args), "training": {}, "input": {}}
+    encoded, labels = encoded_real_images(pathlib.Path(args.data), args.input_images)
+    for size in sizes:
+        variants = [KerasVariant(size, args.batch_size, jit, rng)
+                    for jit in ([False] if args.deterministic else [False, True])]
+        variants += [TorchVariant(size, args.batch_size, channels_last, rng)
+                     for channels_last in (False, True)]
+        inputs = [InputVariant(encoded, labels, size, args.batch_size, cache=False),
+                  InputVariant(encoded, labels, size, args.batch_size, cache=True)]
+        # XLA on CPU runs ~10x slower: fewer steps keep the jit variant's share of time sane.
+        steps = {variant.name: args.jit_steps if getattr(variant, "jit_compile", False) else args.steps
+                 for variant in variants}
+        for variant in variants:
+            print(f"[{size}px] warm-up {variant.name} ...", flush=True)
+            variant.run(min(args.warmup, steps[variant.name]))
+        train_rates = {variant.name: [] for variant in variants}
+        input_rates = {variant.name: [] for variant in inputs}
+        for repeat in range(args.repeats):
+            for variant in variants:
+                seconds = time_call(variant.run, steps[variant.name])
+                train_rates[variant.name].append(steps[variant.name] * args.batch_size / seconds)
+            for variant in inputs:
+                start = time.perf_counter()
+                count = variant.run_epoch()
+                input_rates[variant.name].append(count / (time.perf_counter() - start))
+            print(f"[{size}px] repeat {repeat + 1}/{args.repeats}: "
+                  + ", ".join(f"{name} {rates[-1]:.1f}" for name, rates in
+                              {**train_rates, **input_rates}.items()) + " images/s", flush=True)
+        results["training"][size] = {name: {"median": statistics.median(rates), "runs": rates}
+                                     for name, rates in train_rates.items()}
+        results["input"][size] = {name: {"median": statistics.median(rates), "runs": rates}
+                                  for name, rates in input_rates.items()}
+    results["environment"]["load_average_at_end"] = os.getloadavg()
+    table = format_table(results, sizes)
+    print("\n" + table)
+    output = pathlib.Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    env = results["environment"]
+    header = (f"# Training throughput (benchmarks/train_throughput.py)\n\n"
+              f"{env['date']}; TF {env['tensorflow']}, torch {env['torch']}; {env['cpu_count']} CPUs, "
+              f"{env['threads']} threads each; batch {env['batch_size']}; median of {env['repeats']} "
+              f"repeats x {env['steps_per_repeat']} steps ({env['jit_steps_per_repeat']} for jit); "
+              f"TF op determinism {'on' if env['deterministic'] else 'off'}; load average "
+              f"{env['load_average_at_start'][0]:.1f} at start, {env['load_average_at_end'][0]:.1f} "
+              "at end (other processes share the CPU).\n\n")
+    output.with_suffix(".md").write_text(header + table + "\n")
+    print(f"wrote {output.with_suffix('.md')} and {output.with_suffix('.json')}")
+
+
+def format_table(results: dict, sizes: list[int]) -> str:
+    lines = ["| size | variant | images/s (median) | min..max | vs faster torch |",
+             "|---|---|---|---|---|"]
+    for size in sizes:
+        training = results["training"][size]
+        best_torch = max(v["median"] for name, v in training.items() if name.startswith("torch"))
+        for name, value in training.items():
+            lines.append(f"| {size} | {name} | {value['median']:.1f} | {min(value['runs']):.1f}.."
+                         f"{max(value['runs']):.1f} | {value['median'] / best_torch:.2f}x |")
+    lines += ["", "| size | input pipeline | images/s (median) | vs fastest training step |",
+              "|---|---|---|---|"]
+    for size in sizes:
+        fastest_training = max(v["median"] for v in results["training"][size].values())
+        for name, value in results["input"][size].items():
+            lines.append(f"| {size} | {name} | {value['median']:.1f} | "
+                         f"{value['median'] / fastest_training:.1f}x |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
