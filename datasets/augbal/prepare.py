@@ -34,7 +34,8 @@ def prepare_variant(config: Mapping[str, Any], data_dir: str | os.PathLike,
     # Imported here: importing the builder module registers the `augbal` dataset,
     # which modules that only need `config_name` should not pay for.
     from augbal_datasets.augbal import augbal_dataset_builder  # pylint: disable=import-outside-toplevel
-    builder_config = augbal_dataset_builder.AugbalConfig(**dict(config))
+    # canonicalize first: it names unknown fields (the dataclass would raise a bare TypeError).
+    builder_config = augbal_dataset_builder.AugbalConfig(**config_lib.canonicalize(config))
     builder = augbal_dataset_builder.Builder(config=builder_config, data_dir=os.fspath(data_dir),
                                              num_workers=num_workers)
     download_config = tfds.download.DownloadConfig(
