@@ -60,6 +60,14 @@ class Transform:
           image: HxWx3 uint8 RGB; also HxW / HxWx1 grayscale and float32 in [0, 1].
           rng: a numpy Generator (used as is), an int seed, or None for fresh entropy.
         """
+        # Fast path for the common case (contiguous HxWx3 uint8 and a Generator): the same
+        # checks, inlined, because per-call overhead matters for the cheap transforms.
+        if (type(image) is np.ndarray and image.dtype == np.uint8 and image.ndim == 3
+                and image.shape[2] == 3 and image.size and image.flags.c_contiguous
+                and type(rng) is np.random.Generator):
+            if self.p < 1.0 and rng.random() >= self.p:
+                return image.copy()
+            return self.apply(image, self.sample(rng, image.shape))
         image = validation.check_image(image)
         rng = validation.as_generator(rng)
         if self.p < 1.0 and rng.random() >= self.p:

@@ -20,8 +20,8 @@ def _transform(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """Luma (ITU-R 601) replicated into 3 equal channels."""
-    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    """Luma (ITU-R 601) replicated into 3 equal channels (one colour-matrix pass)."""
+    return _transform(image, np.tile(_LUMA, (3, 1)))
 
 
 def to_sepia(image: np.ndarray) -> np.ndarray:
@@ -31,12 +31,19 @@ def to_sepia(image: np.ndarray) -> np.ndarray:
 
 def channel_shuffle(image: np.ndarray, order) -> np.ndarray:
     """Reorders the channels: output channel c is input channel order[c]."""
-    return cv2.merge([image[:, :, int(c)] for c in order]) if list(order) != [0, 1, 2] \
-        else image.copy()
+    # A permutation matrix through cv2.transform: one SIMD pass, faster than merge or
+    # fancy indexing.
+    return cv2.transform(image, np.eye(3)[list(order)])
 
 
 def channel_dropout(image: np.ndarray, channels, fill: float) -> np.ndarray:
     """Sets the listed channels to `fill`."""
+    if image.dtype == np.uint8:
+        dropped = set(int(i) for i in channels)
+        out = pixel.and_scalar(image, [0 if c in dropped else 255 for c in range(3)])
+        if fill:  # dropped channels are 0 now, so adding `fill` there sets them to it
+            out = pixel.add_scalar(out, [int(round(fill)) if c in dropped else 0 for c in range(3)])
+        return out
     out = image.copy()
     out[:, :, list(channels)] = fill
     return out
@@ -76,10 +83,10 @@ def adjust_brightness(image: np.ndarray, factor: float) -> np.ndarray:
 
 def adjust_contrast(image: np.ndarray, factor: float) -> np.ndarray:
     """Blends with the mean luma: x * factor + mean * (1 - factor) (torchvision semantics)."""
-    mean = float(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).mean())
+    # Mean luma = luma weights . per-channel means: one reduction pass, no gray image.
+    mean = float(_LUMA @ np.asarray(cv2.mean(image)[:3]))
     if image.dtype == np.uint8:
-        table = np.clip(np.rint(_IDENTITY * factor + mean * (1.0 - factor)), 0, 255)
-        return pixel.lut(image, table.astype(np.uint8))
+        return pixel.scale_shift(image, factor, mean * (1.0 - factor))
     return np.clip(image * np.float32(factor) + np.float32(mean * (1.0 - factor)), 0.0, 1.0)
 
 
@@ -90,13 +97,27 @@ def adjust_saturation(image: np.ndarray, factor: float) -> np.ndarray:
     return _transform(image, matrix)
 
 
+def rotate_hue_plane(hue: np.ndarray, shift: int) -> np.ndarray:
+    """(hue + shift) mod 180 on a contiguous uint8 OpenCV hue plane (values 0..179).
+
+    Four saturating SIMD passes instead of a lookup table (cv2.LUT is slow in this build):
+    pixels that wrap (hue >= 180 - shift) lose 180 - shift, the others gain shift.
+    """
+    shift = int(shift) % 180
+    if shift == 0:
+        return hue.copy()
+    _, down = cv2.threshold(hue, 179 - shift, 180 - shift, cv2.THRESH_BINARY)
+    _, up = cv2.threshold(hue, 179 - shift, shift, cv2.THRESH_BINARY_INV)
+    return cv2.add(cv2.subtract(hue, down), up)
+
+
 def adjust_hue(image: np.ndarray, factor: float) -> np.ndarray:
     """Rotates hue by `factor` of a full turn (torchvision semantics)."""
     if image.dtype == np.uint8:
         hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
-        table = np.mod(np.arange(256) + 180.0 * factor, 180).astype(np.uint8)
-        hsv[:, :, 0] = cv2.LUT(hsv[:, :, 0], table)
-        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+        hue, sat, val = cv2.split(hsv)
+        hue = rotate_hue_plane(hue, int(np.floor(180.0 * factor)))
+        return cv2.cvtColor(cv2.merge((hue, sat, val)), cv2.COLOR_HSV2RGB)
     hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
     hsv[:, :, 0] = np.mod(hsv[:, :, 0] + factor * 360.0, 360.0)
     return np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), 0.0, 1.0)
@@ -107,10 +128,12 @@ def shift_hsv(image: np.ndarray, hue_shift: float, sat_shift: float, val_shift: 
 
     Pixels with zero saturation stay gray, as in Albumentations. uint8 only.
     """
-    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
-    hue_table = np.mod(np.arange(256) + hue_shift, 180).astype(np.uint8)
-    sat_table = np.clip(np.rint(_IDENTITY + sat_shift), 0, 255).astype(np.uint8)
-    sat_table[0] = 0
-    val_table = np.clip(np.rint(_IDENTITY + val_shift), 0, 255).astype(np.uint8)
-    table = np.stack([hue_table, sat_table, val_table], axis=1).reshape(1, 256, 3)
-    return cv2.cvtColor(cv2.LUT(hsv, table), cv2.COLOR_HSV2RGB)
+    hue, sat, val = cv2.split(cv2.cvtColor(image, cv2.COLOR_RGB2HSV))
+    hue = rotate_hue_plane(hue, int(np.floor(hue_shift)))
+    sat_step, val_step = int(np.rint(sat_shift)), int(np.rint(val_shift))
+    if sat_step:
+        _, coloured = cv2.threshold(sat, 0, 255, cv2.THRESH_BINARY)  # 0 where gray
+        sat = cv2.bitwise_and(pixel.add_scalar(sat, sat_step), coloured)
+    if val_step:
+        val = pixel.add_scalar(val, val_step)
+    return cv2.cvtColor(cv2.merge((hue, sat, val)), cv2.COLOR_HSV2RGB)

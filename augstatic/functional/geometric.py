@@ -25,28 +25,32 @@ def transpose(image: np.ndarray) -> np.ndarray:
 
 def remap(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, interpolation: int,
           border_mode: int, fill: float = 0.0) -> np.ndarray:
-    """Samples `image` at (map_x, map_y); float32 maps are converted to OpenCV's fixed-point
-    format first, which makes the remap itself several times faster (1/32-pixel precision)."""
-    if map_x.dtype == np.float32 and interpolation != cv2.INTER_NEAREST:
-        map_x, map_y = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+    """Samples `image` at float32 (map_x, map_y) with OpenCV's remap."""
     return cv2.remap(image, map_x, map_y, interpolation, borderMode=border_mode,
                      borderValue=fill).reshape(image.shape)
 
 
 def optical_distortion_maps(height: int, width: int, k: float, dx: float,
                             dy: float) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed-point maps of the radial lens model: camera matrix [[W,0,cx],[0,H,cy]], k1 = k2 = k.
+    """float32 sampling maps of the radial lens model (OpenCV's initUndistortRectifyMap with
+    camera matrix [[W, 0, W/2 + dx], [0, H, H/2 + dy]], k1 = k2 = k and its default new
+    camera matrix centred at ((W - 1) / 2, (H - 1) / 2)).
 
-    Args:
-      height, width: image size.
-      k: radial distortion coefficient.
-      dx, dy: shift of the optical centre from the image centre, in pixels.
+    Computed directly in numpy: r^2 is an outer sum of per-column and per-row terms, which
+    halves the cost of the general OpenCV routine.
     """
-    camera = np.array([[width, 0, width * 0.5 + dx], [0, height, height * 0.5 + dy], [0, 0, 1]],
-                      dtype=np.float32)
-    distortion = np.array([k, k, 0, 0, 0], dtype=np.float32)
-    return cv2.initUndistortRectifyMap(camera, distortion, None, None, (width, height),
-                                       cv2.CV_16SC2)
+    x = (np.arange(width, dtype=np.float32) - np.float32((width - 1) / 2)) / np.float32(width)
+    y = (np.arange(height, dtype=np.float32) - np.float32((height - 1) / 2)) / np.float32(height)
+    r2 = np.add.outer(y * y, x * x)
+    factor = r2 + np.float32(1.0)
+    factor *= r2
+    factor *= np.float32(k)
+    factor += np.float32(1.0)  # 1 + k r^2 + k r^4
+    map_x = factor * (np.float32(width) * x)[None, :]
+    map_x += np.float32(width / 2 + dx)
+    factor *= (np.float32(height) * y)[:, None]
+    factor += np.float32(height / 2 + dy)
+    return map_x, factor
 
 
 def grid_distortion_axis(size: int, num_steps: int, steps: np.ndarray) -> np.ndarray:

@@ -11,55 +11,66 @@ def slic(image: np.ndarray, n_segments: int, compactness: float = 10.0,
     """SLIC superpixel labels (HxW int32) for an HxWxC image.
 
     Centres start on a regular grid of step S = sqrt(H*W / n_segments); every iteration each
-    pixel joins the nearest of the 3x3 grid cells' centres around it under
-    colour_distance^2 + compactness * (spatial_distance / S)^2 (colours in [0, 1]), and each
-    centre moves to its members' mean position and colour. Vectorised over pixels instead of
-    looping over centres in Python.
+    pixel joins the nearest of the centres of the 3x3 grid cells around it under
+    colour_distance^2 + compactness * (spatial_distance / S)^2 (colours scaled to [0, 1]),
+    and each centre moves to its members' mean position and colour; stops early once no
+    label changes. Vectorised over pixels, one pass per neighbour offset.
     """
     height, width = image.shape[:2]
-    pixels = image.reshape(height * width, -1).astype(np.float32)
-    peak = float(pixels.max())
-    pixels /= peak + 1e-6 if peak > 0 else 1.0
-    step = max(1, int((height * width / n_segments) ** 0.5))
+    count_px = height * width
+    flat = image.reshape(count_px, -1).astype(np.float32)
+    peak = float(flat.max())
+    flat /= peak + 1e-6 if peak > 0 else 1.0
+    channels = [np.ascontiguousarray(flat[:, c]) for c in range(flat.shape[1])]
+    step = max(1, int((count_px / n_segments) ** 0.5))
     grid_y = np.arange(step // 2, height, step)
     grid_x = np.arange(step // 2, width, step)
     rows, cols = grid_y.size, grid_x.size
+    count = rows * cols
     cy, cx = np.meshgrid(grid_y, grid_x, indexing="ij")
-    centre_yx = np.stack([cy.ravel(), cx.ravel()], axis=1).astype(np.float32)
-    centre_colour = pixels[cy.ravel() * width + cx.ravel()]
-    ys, xs = np.divmod(np.arange(height * width), width)
-    # Each pixel's grid cell; its candidate centres are the 3x3 neighbouring cells.
+    start = (cy * width + cx).ravel()
+    centre_y = cy.ravel().astype(np.float32)
+    centre_x = cx.ravel().astype(np.float32)
+    centre_c = [channel[start].copy() for channel in channels]
+    ys, xs = np.divmod(np.arange(count_px, dtype=np.int64), width)
+    pixel_y, pixel_x = ys.astype(np.float32), xs.astype(np.float32)
     cell_r = np.minimum(ys // step, rows - 1)
     cell_c = np.minimum(xs // step, cols - 1)
-    candidates = []
+    neighbours = []
     for dr in (-1, 0, 1):
         for dc in (-1, 0, 1):
             r, c = cell_r + dr, cell_c + dc
             valid = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
-            candidates.append(np.where(valid, r * cols + c, -1))
-    candidates = np.stack(candidates, axis=1)  # (P, 9)
-    safe = np.maximum(candidates, 0)
+            if valid.any():
+                neighbours.append((np.where(valid, r * cols + c, 0), ~valid))
     weight = np.float32(compactness / (step * step))
-    yx = np.stack([ys, xs], axis=1).astype(np.float32)
-    count = rows * cols
-    labels = np.zeros(height * width, dtype=np.int64)
+    labels = np.full(count_px, -1, dtype=np.int64)
     for _ in range(max_iterations):
-        colour_d = ((pixels[:, None, :] - centre_colour[safe]) ** 2).sum(axis=2)
-        space_d = ((yx[:, None, :] - centre_yx[safe]) ** 2).sum(axis=2)
-        distance = colour_d + weight * space_d
-        distance[candidates < 0] = np.inf
-        new_labels = safe[np.arange(safe.shape[0]), distance.argmin(axis=1)]
+        best = np.full(count_px, np.inf, dtype=np.float32)
+        new_labels = np.zeros(count_px, dtype=np.int64)
+        for candidate, invalid in neighbours:
+            diff = pixel_y - centre_y[candidate]
+            distance = diff * diff
+            diff = pixel_x - centre_x[candidate]
+            distance += diff * diff
+            distance *= weight
+            for channel, centre in zip(channels, centre_c):
+                diff = channel - centre[candidate]
+                distance += diff * diff
+            distance[invalid] = np.inf
+            closer = distance < best
+            best[closer] = distance[closer]
+            new_labels[closer] = candidate[closer]
         if np.array_equal(new_labels, labels):
             break
         labels = new_labels
-        sizes = np.bincount(labels, minlength=count).astype(np.float32)
+        sizes = np.bincount(labels, minlength=count)
         members = sizes > 0
-        for axis in range(2):
-            sums = np.bincount(labels, weights=yx[:, axis], minlength=count)
-            centre_yx[members, axis] = sums[members] / sizes[members]
-        for channel in range(pixels.shape[1]):
-            sums = np.bincount(labels, weights=pixels[:, channel], minlength=count)
-            centre_colour[members, channel] = sums[members] / sizes[members]
+        inverse = 1.0 / sizes[members]
+        centre_y[members] = np.bincount(labels, pixel_y, count)[members] * inverse
+        centre_x[members] = np.bincount(labels, pixel_x, count)[members] * inverse
+        for channel, centre in zip(channels, centre_c):
+            centre[members] = np.bincount(labels, channel, count)[members] * inverse
     return labels.reshape(height, width).astype(np.int32)
 
 
