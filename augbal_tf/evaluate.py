@@ -130,10 +130,9 @@ def evaluate_split(classifier: Classifier, builder, split: str, batch_size: int)
         raise ValueError(f"the dataset's classes {list(dataset_classes)} differ from the "
                          f"SavedModel's {list(classifier.class_names)} (order matters): "
                          "pass the dataset flags the model was trained with")
-    result = evaluate_dataset(classifier.predict_fn, builder.as_dataset(split=split),
-                              classifier.class_names, batch_size)
-    return {**result, "split": split, "variant": builder.info.config_name,
-            "saved_model": str(classifier.path)}
+    # Exactly the metrics object (nothing added), so it compares equal to metrics.json's.
+    return evaluate_dataset(classifier.predict_fn, builder.as_dataset(split=split),
+                            classifier.class_names, batch_size)
 
 
 def find_images(folder) -> list[pathlib.Path]:
@@ -259,7 +258,7 @@ def _evaluate_from_flags() -> None:
         builder = prepare.prepare_variant(config_lib.dataset_config(config),
                                           data_dir=config.data_dir, manual_dir=config.manual_dir)
         result = evaluate_split(classifier, builder, FLAGS.split, FLAGS.batch_size)
-        summary = (f"{FLAGS.split}: accuracy {result['accuracy']:.4f}, balanced accuracy "
+        summary = (f"{builder.info.config_name} {FLAGS.split}: accuracy {result['accuracy']:.4f}, balanced accuracy "
                    f"{result['balanced_accuracy']:.4f} on {result['num_examples']} images")
     write_json(FLAGS.output, result)
     logging.info("%s; wrote %s", summary, FLAGS.output)

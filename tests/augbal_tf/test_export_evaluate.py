@@ -256,3 +256,57 @@ def test_cli_predicts_images_and_reports_errors(exported, tmp_path):
     assert missing.returncode != 0
     assert "nope does not exist" in missing.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+# --- End to end: a tiny real training run, then the evaluate command on its export ---
+
+E2E_CLASSES = ("tshirt_top", "pullover")
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    from augbal_tf import config as config_lib
+    from augbal_tf import train
+    config = config_lib.TrainConfig(
+        data_dir=str(tmp_path_factory.mktemp("tfds")), source="sample", classes=E2E_CLASSES,
+        train_per_class=32, test_per_class=12, validation_per_class=8, image_size=32, epochs=1,
+        batch_size=16, patience=0, log_images=0)
+    workdir = tmp_path_factory.mktemp("run") / "workdir"
+    train.train_and_evaluate(config, str(workdir))
+    return config, workdir, json.loads((workdir / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_cli_on_the_exported_model_reproduces_metrics_json(trained_run, tmp_path):
+    _, workdir, run_metrics = trained_run
+    output = tmp_path / "test.json"
+    done = run_cli(f"--flagfile={workdir / 'flags.txt'}", f"--saved_model={workdir / 'export'}",
+                   "--split=test", f"--output={output}")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(output.read_text())
+    # Same object, same numbers, to the last bit (roc_auc included).
+    assert result == run_metrics["test"]
+    assert result["num_examples"] == 24 and result["roc_auc"] is not None
+    assert set(result["per_class"]) == set(E2E_CLASSES)
+
+    bad_split = run_cli(f"--flagfile={workdir / 'flags.txt'}", f"--saved_model={workdir / 'export'}",
+                        "--split=bogus", f"--output={tmp_path / 'bogus.json'}")
+    assert bad_split.returncode != 0
+    assert "split 'bogus' is not in dataset variant" in bad_split.stderr
+    assert "'test'" in bad_split.stderr  # lists the available splits
+    assert not (tmp_path / "bogus.json").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_split_rejects_a_variant_with_other_classes(trained_run):
+    import dataclasses
+    from augbal_datasets.augbal import prepare
+    from augbal_tf import config as config_lib
+    config, workdir, _ = trained_run
+    classifier = evaluate.load_saved_model(workdir / "export")
+    swapped = dataclasses.replace(config, classes=tuple(reversed(E2E_CLASSES)))
+    builder = prepare.prepare_variant(config_lib.dataset_config(swapped), config.data_dir)
+    if tuple(builder.info.features["label"].names) == E2E_CLASSES:
+        pytest.skip("the builder orders classes itself; reversed --classes gives the same labels")
+    with pytest.raises(ValueError, match="differ from the SavedModel's"):
+        evaluate.evaluate_split(classifier, builder, "test", batch_size=8)
