@@ -62,8 +62,11 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
     summary = study_stats.summarize(results, alpha=alpha, confidence=confidence)
     ranking = study_stats.overall_ranking(summary)
     _write_atomic(out_dir / SUMMARY_CSV, summary.to_csv(index=False))
+    cell_seconds = (float(results["wall_time_s"].sum()) if "wall_time_s" in results.columns
+                    else None)
     text = markdown(summary, ranking, command=command, environment=environment or {},
-                    alpha=alpha, confidence=confidence, title=title, n_runs=len(results))
+                    alpha=alpha, confidence=confidence, title=title, n_runs=len(results),
+                    cell_seconds=cell_seconds)
     _write_atomic(out_dir / SUMMARY_MD, text)
     plot_heatmap(summary, ranking, out_dir / SUMMARY_PNG, title=title)
     return summary
@@ -79,8 +82,9 @@ def rule_text(summary: pd.DataFrame, alpha: float = study_stats.DEFAULT_ALPHA,
 
 def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
              environment: Mapping, alpha: float = study_stats.DEFAULT_ALPHA,
-             confidence: float = 0.95, title: str = "augbal study", n_runs: int = 0) -> str:
-    """The whole summary.md as a string."""
+             confidence: float = 0.95, title: str = "augbal study", n_runs: int = 0,
+             cell_seconds: float | None = None) -> str:
+    """The whole summary.md as a string (`cell_seconds`: summed wall time of the runs)."""
     n_tests = study_stats.comparison_count(summary)
     lines = [f"# {title}", "", "## Verdict rule", "", rule_text(summary, alpha, confidence), "",
              f"{n_tests} comparisons were made (from {n_runs} runs). Without a correction, "
@@ -105,6 +109,9 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
                  "verdicts": r.verdicts} for r in ranking.itertuples()]
         lines += _markdown_table(rows) + [""]
     lines += ["## Run", "", "Command:", "", "```", command, "```", ""]
+    if cell_seconds is not None and not math.isnan(cell_seconds):
+        lines += [f"Runs: {n_runs}; their summed wall time: {cell_seconds / 60:.1f} min "
+                  "(training's own clock, dataset preparation included).", ""]
     if environment:
         lines += ["Environment:", ""]
         lines += [f"- {key}: {value}" for key, value in _flatten(environment)]

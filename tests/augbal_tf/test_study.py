@@ -111,7 +111,10 @@ def test_run_study_writes_results_and_report(tmp_path):
     assert dict(zip(summary["cell"], summary["verdict"]))["aug:HorizontalFlip"] == "effective"
     for name in ("summary.csv", "summary.md", "summary.png"):
         assert (tmp_path / "study" / name).is_file()
-    assert "python -m augbal_tf.study --x" in (tmp_path / "study" / "summary.md").read_text()
+    text = (tmp_path / "study" / "summary.md").read_text()
+    assert "python -m augbal_tf.study --x" in text
+    assert "Runs: 12; their summed wall time: 0.5 min" in text
+    assert "- packages.fake: 1" in text
     # One progress line per cell with a time-left estimate, then the table.
     progress = [line for line in lines if line.startswith("[")]
     assert len(progress) == 12 and all("left" in line for line in progress)
