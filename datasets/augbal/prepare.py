@@ -50,3 +50,28 @@ def prepare_variant(config: Mapping[str, Any], data_dir: str | os.PathLike,
             raise
         return fresh
     return builder
+
+
+def decode_image(encoded):
+    """Decodes a stored `image` exactly as the builder saw it (use with `SkipDecoding`).
+
+    tfds decodes JPEG with TensorFlow's default INTEGER_FAST DCT, which differs from
+    OpenCV's accurate DCT by up to ~12 levels; the builder augmented the accurately
+    decoded pixels. This decoder uses the accurate DCT for JPEG (PNG is lossless), so
+    originals and their augmented copies agree pixel for pixel:
+    `builder.as_dataset(split, decoders={"image": tfds.decode.SkipDecoding()})` then
+    `.map(lambda ex: {**ex, "image": decode_image(ex["image"])})`.
+
+    Args:
+      encoded: a scalar string tensor (JPEG or PNG bytes).
+
+    Returns:
+      An HxWx3 uint8 tensor.
+    """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    image = tf.cond(
+        tf.io.is_jpeg(encoded),
+        lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_png(encoded, channels=3, dtype=tf.uint8))
+    image.set_shape([None, None, 3])
+    return image
