@@ -8,10 +8,10 @@ variant once, so load from other processes hits all variants alike):
     default strategy, Adam 3e-4, batch 64) with and without `--jit_compile`;
   * torch: the same ResNet18 + head (benchmarks/torch_resnet18.py) in a plain
     training loop (Adam 3e-4, NLL on LogSoftmax), NCHW and channels_last;
-  * input: the tf.data pipeline alone (`augbal_tf.input_pipeline.SplitPipeline`:
-    decode stored PNGs, resize, normalise, batch) on real Intel Scene images,
-    without and with the decoded-image cache, against the training step's
-    consumption.
+  * input: the tf.data pipeline alone (`augbal_tf.input_pipeline.SplitPipeline`
+    over the train split of a real prepared augbal variant of Intel Scene:
+    read the stored PNGs, decode, shuffle, resize, normalise, batch), without
+    and with the decoded-image cache, against the training step's consumption.
 Both frameworks get the same number of threads. TF op determinism is off by
 default: with it on, XLA refuses the MaxPool gradient ("no deterministic XLA
 implementation"), so `--deterministic=1` measures without the jit variant. Reports the median images/s
@@ -27,8 +27,10 @@ import json
 import os
 import pathlib
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -64,7 +66,8 @@ def parse_args() -> argparse.Namespace:
                         help="1: TF op determinism on (training's default) and the jit variant "
                              "skipped, since XLA has no deterministic MaxPool gradient")
     parser.add_argument("--input_images", type=int, default=512,
-                        help="real images in the input-pipeline measurement")
+                        help="real images in the input-pipeline measurement (built into a temporary "
+                             "augbal variant)")
     parser.add_argument("--data", default=str(REPO_ROOT.parent / "shared" / "data" / "intel_scene_mini"),
                         help="intel_scene_mini folder (input-pipeline measurement)")
     parser.add_argument("--output", default=str(RESULTS), help="results path without extension")
@@ -118,30 +121,24 @@ class TorchVariant:
             loss.detach().item()  # Our Trainer also reads the loss back every step.
 
 
-def encoded_real_images(data: pathlib.Path, count: int) -> tuple[list[bytes], list[int]]:
-    """PNG bytes of real Intel Scene images, as the augbal builder stores them (png, source size)."""
-    folder = data / "seg_train" / "seg_train"
-    if not folder.is_dir():
+def prepared_train_split(data: pathlib.Path, count: int, data_dir: str) -> tf.data.Dataset:
+    """Encoded train examples of a real prepared augbal variant (Intel Scene, PNG, 150x150)."""
+    if not (data / "seg_train" / "seg_train").is_dir():
         raise FileNotFoundError(f"intel_scene_mini not found at {data} (pass --data)")
-    classes = ["buildings", "sea"]
-    paths = [(path, label) for label, name in enumerate(classes)
-             for path in sorted((folder / name).glob("*.jpg"))[: count // len(classes)]]
-    encoded, labels = [], []
-    for path, label in paths:
-        image = tf.io.decode_jpeg(tf.io.read_file(str(path)), channels=3)
-        encoded.append(tf.io.encode_png(image).numpy())
-        labels.append(label)
-    return encoded, labels
+    config = config_lib.TrainConfig(
+        data_dir=data_dir, manual_dir=str(data), source="manual", classes=("buildings", "sea"),
+        train_per_class=count // 2, test_per_class=1, validation_per_class=0, selection="test",
+        sampling="balanced")
+    return input_pipeline.load_variant(config).encoded("train")
 
 
 class InputVariant:
     """`SplitPipeline.epoch` iterated alone: the images/s the pipeline can supply."""
 
-    def __init__(self, encoded: list[bytes], labels: list[int], image_size: int, batch_size: int,
-                 cache: bool):
+    def __init__(self, encoded: tf.data.Dataset, image_size: int, batch_size: int, cache: bool):
         self.name = f"input pipeline {'cached' if cache else 'uncached'}"
-        dataset = tf.data.Dataset.from_tensor_slices((encoded, np.asarray(labels, np.int64)))
-        self.pipeline = input_pipeline.SplitPipeline(dataset, len(labels), image_size, batch_size,
+        num_examples = int(encoded.reduce(0, lambda count, _: count + 1))
+        self.pipeline = input_pipeline.SplitPipeline(encoded, num_examples, image_size, batch_size,
                                                      cache=cache)
         self.epoch = 0
         self.run_epoch()  # Fills the cache (when on) and warms up tf.data.
@@ -184,14 +181,15 @@ def main() -> None:
     rng = np.random.default_rng(0)
 
     results = {"environment": environment(args), "training": {}, "input": {}}
-    encoded, labels = encoded_real_images(pathlib.Path(args.data), args.input_images)
+    data_dir = tempfile.mkdtemp(prefix="train_throughput_tfds_")
+    encoded = prepared_train_split(pathlib.Path(args.data), args.input_images, data_dir)
     for size in sizes:
         variants = [KerasVariant(size, args.batch_size, jit, rng)
                     for jit in ([False] if args.deterministic else [False, True])]
         variants += [TorchVariant(size, args.batch_size, channels_last, rng)
                      for channels_last in (False, True)]
-        inputs = [InputVariant(encoded, labels, size, args.batch_size, cache=False),
-                  InputVariant(encoded, labels, size, args.batch_size, cache=True)]
+        inputs = [InputVariant(encoded, size, args.batch_size, cache=False),
+                  InputVariant(encoded, size, args.batch_size, cache=True)]
         # XLA on CPU runs ~10x slower: fewer steps keep the jit variant's share of time sane.
         steps = {variant.name: args.jit_steps if getattr(variant, "jit_compile", False) else args.steps
                  for variant in variants}
@@ -231,6 +229,7 @@ def main() -> None:
               "at end (other processes share the CPU).\n\n")
     output.with_suffix(".md").write_text(header + table + "\n")
     print(f"wrote {output.with_suffix('.md')} and {output.with_suffix('.json')}")
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def format_table(results: dict, sizes: list[int]) -> str:
