@@ -44,6 +44,18 @@ def build_optimizer(config: config_lib.TrainConfig) -> keras.optimizers.Optimize
     return keras.optimizers.LossScaleOptimizer(optimizer) if config.mixed_precision else optimizer
 
 
+def training_checkpoint(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> tf.train.Checkpoint:
+    """A checkpoint of every model and optimizer variable, keyed by position.
+
+    Not `tf.train.Checkpoint(model=model)`: TF's object graph does not follow Keras 3
+    layer lists (the ResNet blocks), so it would silently skip most of the model.
+    Positions are stable for a given architecture, unlike Keras' auto-generated names.
+    """
+    variables = {f"model_{index:04d}": variable for index, variable in enumerate(model.variables)}
+    variables.update({f"optimizer_{index:04d}": variable for index, variable in enumerate(optimizer.variables)})
+    return tf.train.Checkpoint(**variables)
+
+
 class Trainer:
     """Model, optimizer and step functions, all created in the strategy's scope."""
 
@@ -62,7 +74,7 @@ class Trainer:
             self.optimizer.build(self.variables)
             weights = np.ones(num_classes, np.float32) if class_weights is None else class_weights
             self.class_weights = tf.constant(weights, tf.float32)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self.checkpoint = training_checkpoint(self.model, self.optimizer)
         replica_step = tf.function(self._replica_step, jit_compile=True) if config.jit_compile else self._replica_step
 
         @tf.function

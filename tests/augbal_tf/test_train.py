@@ -15,6 +15,7 @@ from augbal_tf import evaluate
 from augbal_tf import flags as flags_lib  # pylint: disable=unused-import (defines the flags)
 from augbal_tf import input_pipeline
 from augbal_tf import model as model_lib
+from augbal_tf import resume
 from augbal_tf import train
 from augbal_tf import trainer as trainer_lib
 
@@ -108,32 +109,45 @@ def test_rerun_with_other_flags_fails_naming_them(finished_run, base_config):
         train.train_and_evaluate(changed, workdir)
 
 
-def test_same_flags_and_seed_give_the_same_numbers_and_overwrite_starts_fresh(finished_run, base_config,
-                                                                              tmp_path):
+def test_same_seed_same_numbers_then_overwrite_with_a_frozen_weighted_run(finished_run, base_config, tmp_path):
     _, metrics = finished_run
     again = train.train_and_evaluate(base_config, str(tmp_path / "again"))
     strip = lambda history: [{k: v for k, v in entry.items() if k != "seconds"} for entry in history]
     assert strip(again["history"]) == strip(metrics["history"])
     assert again["test"] == metrics["test"] and again["validation"] == metrics["validation"]
-    fresh = train.train_and_evaluate(dataclasses.replace(base_config, epochs=1, overwrite=True, export=False),
-                                     str(tmp_path / "again"))
-    assert fresh["epochs_run"] == 1 and not os.path.exists(tmp_path / "again" / "export")
-
-
-def test_frozen_backbone_class_weights_and_test_selection_run(base_config, tmp_path):
+    # --overwrite replaces that finished run with a different one: frozen backbone, class
+    # weights, no validation split and paper-faithful selection on test.
     config = dataclasses.replace(base_config, freeze_backbone=True, class_weight="balanced", imbalance_ratio=4.0,
                                  minority=("pullover",), sampling="unbalanced", selection="test",
-                                 validation_per_class=0, epochs=1, export=False)
-    metrics = train.train_and_evaluate(config, str(tmp_path / "frozen"))
+                                 validation_per_class=0, epochs=1, export=False, overwrite=True)
+    metrics = train.train_and_evaluate(config, str(tmp_path / "again"))
+    assert metrics["epochs_run"] == 1 and not os.path.exists(tmp_path / "again" / "export")
     assert metrics["selection"] == "test" and "TEST" in metrics["selection_note"]
     assert metrics["validation"] is None and metrics["split_sizes"]["train"] == 40 + 10
     assert metrics["config"]["class_weight"] == "balanced"
     saved = model_lib.create_model("resnet18", 2, 32, seed=0)
     initial_kernel = saved.stem.conv.kernel.numpy().copy()
     initial_mean = saved.stem.bn.moving_mean.numpy().copy()
-    saved.load_weights(str(tmp_path / "frozen" / "best.weights.h5"))
+    saved.load_weights(str(tmp_path / "again" / "best.weights.h5"))
     np.testing.assert_array_equal(saved.stem.conv.kernel.numpy(), initial_kernel)
     assert not np.allclose(saved.stem.bn.moving_mean.numpy(), initial_mean)
+
+
+def test_snapshot_restores_every_model_and_optimizer_variable(tmp_path):
+    config = config_lib.TrainConfig(image_size=32, batch_size=8)
+    saved = trainer_lib.Trainer(config, tf.distribute.get_strategy(), 2, None)
+    rng = np.random.default_rng(0)
+    for variable in saved.model.variables + saved.optimizer.variables:
+        variable.assign(rng.integers(0, 100, size=variable.shape).astype(variable.dtype))
+    state = resume.LoopState(epochs_done=3, best_value=0.5, best_epoch=2, epochs_without_improvement=1,
+                             history=[{"epoch": 1}], train_seconds=1.5)
+    resume.save(tmp_path / "backup", saved.checkpoint, state)
+    restored = trainer_lib.Trainer(config, tf.distribute.get_strategy(), 2, None)
+    assert resume.restore(tmp_path / "backup", restored.checkpoint) == state
+    for before, after in zip(saved.model.variables + saved.optimizer.variables,
+                             restored.model.variables + restored.optimizer.variables):
+        np.testing.assert_array_equal(after.numpy(), before.numpy(), err_msg=before.path)
+    assert [path.name for path in (tmp_path / "backup").iterdir()] == ["epoch_00003"]
 
 
 def test_class_weights_scale_each_example_loss():

@@ -1,0 +1,99 @@
+"""Runs of `python -m augbal_tf.train` in subprocesses: mirrored on 2 logical CPUs, kill and resume, CLI errors.
+
+Logical CPU devices can be configured once per process, and a SIGKILL must
+hit a real process, hence subprocesses.
+"""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from augbal_tf import config as config_lib
+from augbal_tf import evaluate
+from augbal_tf import input_pipeline
+from augbal_tf import trainer as trainer_lib
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+def _flags(data_dir: str, workdir: pathlib.Path, **overrides) -> list[str]:
+    values = {"workdir": workdir, "data_dir": data_dir, "source": "sample", "classes": "tshirt_top,pullover",
+              "train_per_class": 24, "test_per_class": 12, "validation_per_class": 8, "image_size": 32,
+              "epochs": 2, "batch_size": 16, "patience": 0, "log_images": 0, "noexport": None}
+    values.update(overrides)
+    return [f"--{key}" if value is None else f"--{key}={value}" for key, value in values.items()]
+
+
+def _train(flag_list: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "augbal_tf.train", *flag_list], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, env=environment, check=False)
+
+
+def _metrics(workdir: pathlib.Path) -> dict:
+    return json.loads((workdir / "metrics.json").read_text())
+
+
+def test_mirrored_on_two_logical_cpus_trains_two_replicas(data_dir, tmp_path):
+    workdir = tmp_path / "mirrored"
+    flag_list = _flags(data_dir, workdir, distribution_strategy="mirrored", cpu_devices=2, epochs=1)
+    flag_list.remove("--noexport")
+    result = _train(flag_list)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 replica(s) in sync" in result.stderr
+    metrics = _metrics(workdir)
+    assert metrics["environment"]["replicas"] == 2 and len(metrics["environment"]["devices"]) == 2
+    # Final numbers come from the saved best weights on one device, so the SavedModel agrees exactly.
+    config = config_lib.TrainConfig(data_dir=data_dir, classes=("tshirt_top", "pullover"), train_per_class=24,
+                                    test_per_class=12, validation_per_class=8)
+    classifier = evaluate.load_saved_model(workdir / "export")
+    result = evaluate.evaluate_split(classifier, input_pipeline.load_variant(config).builder, "test", 5)
+    assert result["confusion_matrix"] == metrics["test"]["confusion_matrix"]
+    assert result["balanced_accuracy"] == metrics["test"]["balanced_accuracy"]
+
+
+def test_sigkilled_run_resumes_to_the_same_result_as_an_uninterrupted_run(data_dir, tmp_path):
+    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    assert _train(_flags(data_dir, uninterrupted)).returncode == 0
+    killed = _train(_flags(data_dir, interrupted), env={trainer_lib.KILL_AFTER_EPOCH_ENV: "1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert not (interrupted / "metrics.json").exists()
+    assert [path.name for path in (interrupted / "backup" / "worker_0").iterdir()] == ["epoch_00001"]
+    resumed = _train(_flags(data_dir, interrupted))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming from the snapshot after epoch 1" in resumed.stderr
+    expected, actual = _metrics(uninterrupted), _metrics(interrupted)
+    strip = lambda history: [{k: v for k, v in entry.items() if k != "seconds"} for entry in history]
+    assert strip(actual["history"]) == strip(expected["history"])
+    for key in ("selected_epoch", "validation", "test", "epochs_run"):
+        assert actual[key] == expected[key], key
+    assert not (interrupted / "backup").exists()
+    # Rerunning the finished command reports it and succeeds without training.
+    rerun = _train(_flags(data_dir, interrupted))
+    assert rerun.returncode == 0 and "already finished with the same flags" in rerun.stderr
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"distribution_strategy": "mirrored", "cpu_devices": 2, "batch_size": 5},
+     "--batch_size=5 is not divisible by the 2 replicas"),
+    ({"sampling": "smote"}, "--sampling='smote' is not valid"),
+    ({"distribution_strategy": "tpu"}, "--distribution_strategy='tpu' is not valid"),
+])
+def test_bad_flags_exit_with_a_clear_error(data_dir, tmp_path, overrides, message):
+    result = _train(_flags(data_dir, tmp_path / "bad", **overrides))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / "bad" / "metrics.json").exists()
