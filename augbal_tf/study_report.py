@@ -89,7 +89,10 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
     lines = [f"# {title}", "", "## Verdict rule", "", rule_text(summary, alpha, confidence), "",
              f"{n_tests} comparisons were made (from {n_runs} runs). Without a correction, "
              f"about {n_tests * alpha:.1f} of them would look significant at alpha = {alpha:g} "
-             "by chance alone even if no augmentation had any effect.", "",
+             "by chance alone even if no augmentation had any effect: "
+             f"{int((summary['p_value'] < alpha).sum())} have an uncorrected p < {alpha:g}, "
+             f"{int((summary['p_holm'] < alpha).sum())} remain significant after the Holm "
+             "correction.", "",
              "Columns: *mean* is the test balanced accuracy averaged over seeds; *diff* is the "
              "mean paired difference from the unbalanced baseline (same seed) in percentage "
              f"points with its {confidence:.0%} t-interval; *p (Holm)* the corrected p-value; "

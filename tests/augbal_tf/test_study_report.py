@@ -37,6 +37,7 @@ def test_write_report_files(tmp_path):
     assert text.startswith("# test study")
     assert "Holm-corrected over all 6 comparisons" in text
     assert "6 comparisons were made (from 24 runs)" in text
+    assert "6 have an uncorrected p < 0.05, 6 remain significant after the Holm" in text
     assert "python -m augbal_tf.study --flagfile=x.flags" in text
     assert "- packages.tensorflow: 2.21.0" in text
     assert "## Ratio 4:1" in text and "## Ratio natural" in text
