@@ -254,6 +254,9 @@ def _evaluate_from_flags() -> None:
         # Imported here so that --images works without the dataset machinery.
         from augbal_datasets.augbal import prepare
         from augbal_tf import config as config_lib
+        # --selection is a training choice; left at its default it would reject variants
+        # without a validation split, which are fine to evaluate.
+        FLAGS.selection = "test"
         config = config_lib.from_flags(FLAGS)
         builder = prepare.prepare_variant(config_lib.dataset_config(config),
                                           data_dir=config.data_dir, manual_dir=config.manual_dir)
