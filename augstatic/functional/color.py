@@ -7,7 +7,6 @@ import numpy as np
 
 from augstatic.functional import pixel
 
-_IDENTITY = np.arange(256, dtype=np.float64)
 # ITU-R 601 luma weights (OpenCV's RGB2GRAY).
 _LUMA = np.array([0.299, 0.587, 0.114])
 _SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-
 import cv2
 import numpy as np
 
-_IDENTITY = np.arange(256, dtype=np.int32)
 
 
 # OpenCV's Python bindings mistake tiny arrays (1x1xC, 4x1) for scalars in array-scalar
@@ -39,28 +36,11 @@ def and_scalar(image: np.ndarray, masks) -> np.ndarray:
     return cv2.bitwise_and(image, scalar).reshape(image.shape)
 
 
-def lut(image: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Applies a 256-entry uint8 table (or a 1x256xC per-channel table) to a uint8 image."""
-    return cv2.LUT(image, table).reshape(image.shape)
-
-
-@functools.lru_cache(maxsize=64)
-def invert_table() -> np.ndarray:
-    """Table mapping x -> 255 - x."""
-    return (255 - _IDENTITY).astype(np.uint8)
-
-
 def invert(image: np.ndarray) -> np.ndarray:
     """Returns max - x (255 for uint8, 1 for float32)."""
     if image.dtype == np.uint8:
         return cv2.bitwise_not(image).reshape(image.shape)
     return 1.0 - image
-
-
-@functools.lru_cache(maxsize=256)
-def solarize_table(threshold: int) -> np.ndarray:
-    """Table inverting values >= `threshold` (an 8-bit level)."""
-    return np.where(_IDENTITY >= threshold, 255 - _IDENTITY, _IDENTITY).astype(np.uint8)
 
 
 def solarize(image: np.ndarray, threshold: float) -> np.ndarray:
@@ -74,13 +54,6 @@ def solarize(image: np.ndarray, threshold: float) -> np.ndarray:
         _, mask = cv2.threshold(image, level - 1, 255, cv2.THRESH_BINARY)
         return cv2.bitwise_xor(image, mask, dst=mask).reshape(image.shape)
     return np.where(image >= threshold, 1.0 - image, image).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=16)
-def posterize_table(bits: int) -> np.ndarray:
-    """Table keeping the top `bits` bits of each 8-bit value."""
-    mask = (0xFF << (8 - bits)) & 0xFF
-    return (_IDENTITY & mask).astype(np.uint8)
 
 
 def posterize(image: np.ndarray, bits: int) -> np.ndarray:

@@ -12,23 +12,9 @@ from augstatic.registry import register
 
 
 def _rows(images: np.ndarray) -> np.ndarray:
+    """An NxHxWxC batch as one (N*H)xWxC image (HxW planes for C = 1)."""
     n, h, w, c = images.shape
-    return images.reshape(n * h, w, c)
-
-
-class _LutTransform(Transform):
-    """A deterministic uint8 lookup table; batches run as one cv2.LUT call."""
-
-    float_native = False
-
-    def table(self) -> np.ndarray:
-        raise NotImplementedError
-
-    def apply(self, image, params):
-        return F.lut(image, self.table())
-
-    def apply_batch_deterministic(self, images):
-        return F.lut(_rows(images), self.table()).reshape(images.shape)
+    return images.reshape(n * h, w, c) if c != 1 else images.reshape(n * h, w)
 
 
 @register
@@ -43,32 +29,35 @@ class InvertImg(Transform):
 
 
 @register
-class Solarize(_LutTransform):
+class Solarize(Transform):
     """Inverts every value >= `threshold` (8-bit units; paper: 128)."""
-
-    float_native = True
 
     def __init__(self, threshold: float = 128, p: float = 1.0):
         super().__init__(p=p)
         self._config = {"threshold": validation.number("threshold", threshold, 0.0, 256.0)}
 
-    def table(self):
-        return F.solarize_table(int(np.ceil(self._config["threshold"])))
-
     def apply(self, image, params):
         return F.solarize(image, self._config["threshold"] / 255.0)
 
+    def apply_batch_deterministic(self, images):
+        return F.solarize(_rows(images), self._config["threshold"] / 255.0).reshape(images.shape)
+
 
 @register
-class Posterize(_LutTransform):
+class Posterize(Transform):
     """Keeps the `num_bits` most significant bits of each 8-bit value (paper: 4)."""
+
+    float_native = False
 
     def __init__(self, num_bits: int = 4, p: float = 1.0):
         super().__init__(p=p)
         self._config = {"num_bits": validation.integer("num_bits", num_bits, 1, 8)}
 
-    def table(self):
-        return F.posterize_table(self._config["num_bits"])
+    def apply(self, image, params):
+        return F.posterize(image, self._config["num_bits"])
+
+    def apply_batch_deterministic(self, images):
+        return F.posterize(images, self._config["num_bits"])
 
 
 @register
