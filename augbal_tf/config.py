@@ -115,6 +115,9 @@ def validate(config: TrainConfig) -> None:
     if config.selection == "validation" and config.validation_per_class == 0:
         raise ValueError("--selection=validation needs a validation split, but --validation_per_class=0; "
                          "set --validation_per_class > 0 or --selection=test")
+    if config.jit_compile and config.deterministic:
+        raise ValueError("--jit_compile needs --nodeterministic: XLA has no deterministic MaxPool gradient, "
+                         "so op determinism makes the compiled training step fail")
     try:
         params = json.loads(config.augmentation_params)
     except json.JSONDecodeError as error:
@@ -159,7 +162,10 @@ def from_flags(flag_values) -> TrainConfig:
     values["test_per_class"] = _parse_count("test_per_class", values["test_per_class"], False)
     validation = _parse_count("validation_per_class", values["validation_per_class"], True)
     values["validation_per_class"] = 0 if validation is None else validation
-    values["data_dir"] = values["data_dir"] or default_data_dir()
+    # Flagfiles may say ~/...; absl does not expand it.
+    values["data_dir"] = os.path.expanduser(values["data_dir"]) if values["data_dir"] else default_data_dir()
+    if values["manual_dir"]:
+        values["manual_dir"] = os.path.expanduser(values["manual_dir"])
     return TrainConfig(**values)
 
 

@@ -96,7 +96,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str) -> dict:
     if not config.data_dir:
         config = dataclasses.replace(config, data_dir=config_lib.default_data_dir())
     start = time.perf_counter()
-    workdir = pathlib.Path(os.path.abspath(workdir))
+    workdir = pathlib.Path(os.path.abspath(os.path.expanduser(workdir)))
     distribution.configure_cpu_devices(config.cpu_devices)
     keras.backend.clear_session()
     _set_determinism(config.deterministic)

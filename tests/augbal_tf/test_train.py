@@ -169,6 +169,7 @@ def test_class_weights_scale_each_example_loss():
     ("sampling", "smote", r"--sampling='smote' is not valid; allowed: balanced"),
     ("selection", "best", r"--selection='best' is not valid"),
     ("image_size", 16, r"--image_size=16 is not valid; must be a number >= 32"),
+    ("jit_compile", True, r"--jit_compile needs --nodeterministic"),
 ])
 def test_bad_flags_raise_naming_the_flag(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -176,7 +177,8 @@ def test_bad_flags_raise_naming_the_flag(field, value, message):
 
 
 def test_jit_with_mirrored_on_cpu_is_rejected(base_config, tmp_path):
-    config = dataclasses.replace(base_config, jit_compile=True, distribution_strategy="mirrored")
+    config = dataclasses.replace(base_config, jit_compile=True, deterministic=False,
+                                 distribution_strategy="mirrored")
     with pytest.raises(ValueError, match="--jit_compile with --distribution_strategy=mirrored"):
         train.train_and_evaluate(config, str(tmp_path / "jit"))
 
