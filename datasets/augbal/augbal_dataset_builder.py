@@ -68,7 +68,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 raise ValueError(f"source 'manual' needs --manual_dir / manual_dir=: {error}") from None
         source = sources.open_source(config["source"], manual_dir, data_dir=str(self.data_dir_root))
         classes, scan = generate.scan(source, config["classes"], config["skip_corrupt"],
-                                      config["store_size"])
+                                      config["store_size"], self._num_workers)
         self.info.features["label"].names = classes
         plan = sampling.make_plan(scan.pools, source.has_test_pool, config)
         self.info.metadata.update({

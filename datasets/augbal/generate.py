@@ -69,8 +69,10 @@ def select_classes(source: sources.Source, listed: Sequence[sources.SourceImage]
 
 
 def scan(source: sources.Source, classes_requested: Sequence[str] | None, skip_corrupt: bool,
-         store_size: int | None) -> tuple[list[str], ScanResult]:
-    """Lists and decodes every candidate image once, one at a time.
+         store_size: int | None, num_workers: int | None = None) -> tuple[list[str], ScanResult]:
+    """Lists and decodes every candidate image once (never more than a few at a time).
+
+    `num_workers`: decoding threads; None picks automatically, 1 stays serial.
 
     Raises:
       ValueError: unknown or empty class, mixed sizes without `store_size`.
@@ -84,16 +86,14 @@ def scan(source: sources.Source, classes_requested: Sequence[str] | None, skip_c
     by_id = {image.source_id: image for image in wanted}
     first_size = None
     progress = _Progress("scanning sources", len(wanted))
-    for source_id, data in source.iter_read(sorted(by_id)):
+    for source_id, probed in _probe_all(source, sorted(by_id), num_workers):
         image = by_id[source_id]
-        try:
-            decoded = _decode(data, source_id)
-        except images.ImageError as error:
+        if isinstance(probed, images.ImageError):
             if not skip_corrupt:
-                raise images.ImageError(f"{error} (set skip_corrupt=true to skip such files)") from None
-            skipped.append({"source_id": source_id, "error": str(error)})
+                raise images.ImageError(f"{probed} (set skip_corrupt=true to skip such files)")
+            skipped.append({"source_id": source_id, "error": str(probed)})
             continue
-        height, width = decoded.rgb.shape[:2]
+        height, width, keep_bytes = probed
         if store_size is None:
             if first_size is None:
                 first_size = (source_id, height, width)
@@ -101,8 +101,7 @@ def scan(source: sources.Source, classes_requested: Sequence[str] | None, skip_c
                 raise ValueError(f"mixed image sizes: {first_size[0]!r} is {first_size[2]}x{first_size[1]} "
                                  f"but {source_id!r} is {width}x{height}; set store_size to resize "
                                  "on write")
-        info[source_id] = ImageInfo(height, width, keep_bytes=(
-            isinstance(data, bytes) and decoded.format in ("jpeg", "png") and not decoded.converted))
+        info[source_id] = ImageInfo(height, width, keep_bytes=keep_bytes)
         pools[image.label][image.pool].append(source_id)
         progress.step()
     for name in classes:
@@ -113,6 +112,60 @@ def scan(source: sources.Source, classes_requested: Sequence[str] | None, skip_c
         pools = {name: {sources.TRAIN: pools[name][sources.TRAIN]} for name in classes}
     layout = getattr(source, "layout", type(source).__name__)
     return classes, ScanResult(pools=pools, info=info, skipped=skipped, layout=layout)
+
+
+def _probe(source_id: str, data: bytes | np.ndarray):
+    """(height, width, keep_bytes), or the ImageError (returned: threads report in order)."""
+    try:
+        if isinstance(data, bytes):
+            height, width, image_format, converted = images.probe(data, source_id)
+            return height, width, image_format in ("jpeg", "png") and not converted
+        rgb = _decode(data, source_id).rgb
+        return rgb.shape[0], rgb.shape[1], False
+    except images.ImageError as error:
+        return error
+
+
+# Below this many files a thread pool costs more than it saves.
+_PARALLEL_MIN_FILES = 200
+
+
+def _probe_all(source: sources.Source, source_ids: Sequence[str], num_workers: int | None):
+    """Yields (id, _probe result) in id order; decodes on threads for large random-access sources."""
+    if num_workers is None:
+        num_workers = 1 if len(source_ids) < _PARALLEL_MIN_FILES else min(os.cpu_count() or 1, 8)
+    if not source.random_access or num_workers < 2:
+        for source_id, data in source.iter_read(source_ids):
+            yield source_id, _probe(source_id, data)
+        return
+
+    def work(source_id):
+        return _probe(source_id, source.read(source_id))
+
+    yield from zip(source_ids, _bounded_map(work, source_ids, num_workers))
+
+
+def _bounded_map(function, items, num_threads):
+    """Like map, on a thread pool, with at most a few items in flight (bounded memory).
+
+    Threads, not processes: OpenCV and most numpy work release the GIL, and worker
+    processes would re-import the caller's main module (spawn) or copy its
+    TensorFlow threads (fork).
+    """
+    import collections  # pylint: disable=import-outside-toplevel
+    from concurrent import futures  # pylint: disable=import-outside-toplevel
+    with futures.ThreadPoolExecutor(num_threads, thread_name_prefix="augbal") as pool:
+        pending = collections.deque()
+        iterator = iter(items)
+        for item in iterator:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= 4 * num_threads:
+                break
+        for item in iterator:
+            yield pending.popleft().result()
+            pending.append(pool.submit(function, item))
+        while pending:
+            yield pending.popleft().result()
 
 
 def _decode(data: bytes | np.ndarray, name: str) -> images.DecodedImage:
@@ -254,27 +307,13 @@ def _serial_examples(materializer, groups):
 
 
 def _parallel_examples(materializer, groups, num_workers):
-    """Results in group order, from a thread pool; a bounded number in flight.
-
-    Threads, not processes: OpenCV and most numpy work release the GIL, and worker
-    processes would re-import the caller's main module (spawn) or copy its
-    TensorFlow threads (fork).
-    """
-    import collections  # pylint: disable=import-outside-toplevel
-    from concurrent import futures  # pylint: disable=import-outside-toplevel
+    """Results in group order from a thread pool (see `_bounded_map`)."""
 
     def work(group):
         source_id, specs = group
         return materializer.examples(source_id, materializer.source.read(source_id), specs)
 
-    with futures.ThreadPoolExecutor(num_workers, thread_name_prefix="augbal") as pool:
-        pending = collections.deque()
-        next_group = 0
-        while pending or next_group < len(groups):
-            while next_group < len(groups) and len(pending) < 4 * num_workers:
-                pending.append(pool.submit(work, groups[next_group]))
-                next_group += 1
-            yield pending.popleft().result()
+    return _bounded_map(work, groups, num_workers)
 
 
 def _json(value: Any) -> str:

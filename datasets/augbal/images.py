@@ -99,6 +99,22 @@ def decode(data: bytes, name: str) -> DecodedImage:
     return DecodedImage(rgb=rgb, format=image_format, converted=converted)
 
 
+def probe(data: bytes, name: str) -> tuple[int, int, str, bool]:
+    """Checks that a file decodes completely; returns (height, width, format, converted).
+
+    Same checks as `decode` without building the RGB array (the scan only needs
+    to know that the file is whole and what it holds).
+    """
+    image_format = check_complete(data, name)
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.size == 0:
+        raise ImageError(f"{name}: corrupt {image_format} data (the decoder could not read it)")
+    if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3):
+        raise ImageError(f"{name}: unsupported image ({pixels.dtype}, shape {pixels.shape})")
+    converted = pixels.dtype != np.uint8 or pixels.ndim == 2 or pixels.shape[2] != 3
+    return pixels.shape[0], pixels.shape[1], image_format, converted
+
+
 def to_rgb(pixels: np.ndarray, name: str, bgr: bool) -> tuple[np.ndarray, bool]:
     """Converts gray / gray+alpha / colour / colour+alpha, 8 or 16 bit, to RGB uint8.
 
