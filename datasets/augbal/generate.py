@@ -285,9 +285,8 @@ def iter_examples(materializer: Materializer,
         yield from key_examples
 
 
-# Below this many examples that need pixel work, starting worker processes costs more
-# than it saves.
-_PARALLEL_MIN_EXAMPLES = 400
+# Below this many examples that need pixel work, threads do not pay for themselves.
+_PARALLEL_MIN_EXAMPLES = 100
 
 
 def auto_workers(materializer: Materializer,

@@ -50,7 +50,7 @@ class Source:
         raise NotImplementedError
 
     def iter_read(self, source_ids: Iterable[str]) -> Iterator[tuple[str, bytes | np.ndarray]]:
-        """Yields (id, data) for the given ids, in the given order."""
+        """Yields (id, data) for the given ids (in the given order unless `random_access` is False)."""
         for source_id in source_ids:
             yield source_id, self.read(source_id)
 
@@ -147,16 +147,21 @@ class TfdsSource(Source):
             raise ValueError(f"source 'tfds:{name}' has no 'train' split (splits: {sorted(splits)})")
         self.has_test_pool = TEST in splits
 
-    def _pool_iter(self, pool: str):
+    def _pool_iter(self, pool: str, decode_images: bool = True):
         import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-        dataset = self._builder.as_dataset(split=pool, shuffle_files=False)
+        decoders = None if decode_images else {"image": tfds.decode.SkipDecoding()}
+        dataset = self._builder.as_dataset(split=pool, shuffle_files=False, decoders=decoders)
         for index, example in enumerate(tfds.as_numpy(dataset)):
             yield f"{self.name}/{pool}/{index:07d}", example
 
+    def _pools(self) -> tuple[str, ...]:
+        return (TRAIN, TEST) if self.has_test_pool else (TRAIN,)
+
     def list_images(self) -> list[SourceImage]:
         images = []
-        for pool in (TRAIN, TEST) if self.has_test_pool else (TRAIN,):
-            for source_id, example in self._pool_iter(pool):
+        for pool in self._pools():
+            # Labels only: skip decoding the images of this pass.
+            for source_id, example in self._pool_iter(pool, decode_images=False):
                 images.append(SourceImage(source_id, self._label_names[int(example["label"])], pool))
         return images
 
@@ -167,18 +172,19 @@ class TfdsSource(Source):
         raise NotImplementedError("tfds sources are read with iter_read (sequential pass)")
 
     def iter_read(self, source_ids):
-        wanted = sorted(source_ids)
-        position = 0
-        for pool in (TRAIN, TEST):
-            prefix = f"{self.name}/{pool}/"
-            if position >= len(wanted) or not any(w.startswith(prefix) for w in wanted[position:]):
+        """Yields the wanted images in dataset order (one pass per pool that has any)."""
+        wanted = set(source_ids)
+        found = 0
+        for pool in self._pools():
+            if not any(source_id.startswith(f"{self.name}/{pool}/") for source_id in wanted):
                 continue
             for source_id, example in self._pool_iter(pool):
-                if position < len(wanted) and wanted[position] == source_id:
+                if source_id in wanted:
+                    found += 1
                     yield source_id, example["image"]
-                    position += 1
-        if position != len(wanted):
-            raise ValueError(f"source 'tfds:{self.name}' has no image {wanted[position]!r}")
+        if found != len(wanted):
+            raise ValueError(f"source 'tfds:{self.name}' lacks {len(wanted) - found} of the "
+                             "requested images (was the dataset changed?)")
 
 
 def open_source(source: str, manual_dir: str | os.PathLike | None,
