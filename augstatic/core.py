@@ -133,6 +133,13 @@ class Transform:
         return out
 
 
+def batch_rows(images: np.ndarray) -> np.ndarray:
+    """Views an NxHxWxC batch as one (N*H)xWxC image (HxW planes for C = 1), so that one
+    per-pixel or row-wise OpenCV call covers the whole batch."""
+    n, h, w, c = images.shape
+    return images.reshape(n * h, w, c) if c != 1 else images.reshape(n * h, w)
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """float32 [0, 1] -> uint8 [0, 255] with rounding."""
     return cv2.convertScaleAbs(image, alpha=255.0).reshape(image.shape)

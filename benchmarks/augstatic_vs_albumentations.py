@@ -3,11 +3,12 @@
 Single-threaded (OpenCV threads 0, OMP/BLAS threads 1) on real Intel Scene photos at 150x150
 and resized to 512x512. Both libraries run the same transform with the same parameters in the
 same process, interleaved image by image (alternating which goes first, input warm in cache
-for both) so that load from other processes on a shared machine hits both alike. A round is one such pass over the
-images; a rate is the median over rounds and the ratio is the median of the per-round ratios
-(augstatic rate / Albumentations rate). Also reports augstatic `apply_batch` on batches of 64.
+for both) so that load from other processes on a shared machine hits both alike. Each image
+is timed in every round; its time is the median over rounds and a rate is images over the
+sum of those medians; ratio = augstatic rate / Albumentations rate. Also reports augstatic
+`apply_batch` on batches of 64 (a 50 MB batch at 512x512 cannot stay in cache: cold input).
 
-    python benchmarks/augstatic_vs_albumentations.py [--rounds 7] [--min_seconds 0.1]
+    python benchmarks/augstatic_vs_albumentations.py [--rounds 9] [--names Blur ...]
 
 Writes benchmarks/results/augstatic_vs_albumentations.md (and .json).
 """
@@ -126,8 +127,8 @@ def load_photos(count: int) -> np.ndarray:
     return np.stack(photos)
 
 
-def _paired_pass(ours, theirs, images) -> tuple[float, float]:
-    """Seconds spent by each library over `images`, interleaved image by image.
+def _paired_pass(ours, theirs, images) -> tuple[list, list]:
+    """Per-image seconds of each library over `images`, interleaved image by image.
 
     The libraries alternate on every image (which goes first alternates too), so load from
     other processes on a shared machine hits both alike. Before each timed call the input is
@@ -136,37 +137,41 @@ def _paired_pass(ours, theirs, images) -> tuple[float, float]:
     on this machine costs more than a whole 3x3 blur.
     """
     clock = time.perf_counter
-    ours_s = theirs_s = 0.0
+    ours_t, theirs_t = [], []
     for index, image in enumerate(images):
         for turn in ((0, 1) if index % 2 == 0 else (1, 0)):
             image.max()  # touch: bring the input into cache, untimed
             start = clock()
             if turn == 0:
                 ours(image)
-                ours_s += clock() - start
+                ours_t.append(clock() - start)
             else:
                 theirs(image)
-                theirs_s += clock() - start
-    return ours_s, theirs_s
+                theirs_t.append(clock() - start)
+    return ours_t, theirs_t
 
 
 def measure(ours, theirs, images, rounds: int, min_seconds: float, min_images: int):
-    """Rounds of interleaved passes; returns (our rates, their rates, per-round ratios).
+    """Images per second of each library: `rounds` interleaved passes over the same images.
 
-    Each round passes at least `min_images` images (so random parameters such as kernel
-    sizes average out) and about `min_seconds` of the two libraries' time together.
+    Each image's time is the median of its `rounds` timings (robust to bursts of load from
+    other processes, and to the random parameters drawn each time); a library's rate is the
+    number of images over the sum of those medians. A pass holds at least `min_images`
+    images (so random parameters such as kernel sizes average out) and takes about
+    `min_seconds` for both libraries together.
     """
-    ours_s, theirs_s = _paired_pass(ours, theirs, images[:4])
-    per_image = (ours_s + theirs_s) / 4
+    ours_t, theirs_t = _paired_pass(ours, theirs, images[:4])
+    per_image = (sum(ours_t) + sum(theirs_t)) / 4
     count = max(min_images, math.ceil(min_seconds / max(per_image, 1e-9)))
     work = [images[i % len(images)] for i in range(count)]
-    our_rates, their_rates, ratios = [], [], []
+    ours_runs, theirs_runs = [], []
     for _ in range(rounds):
-        ours_s, theirs_s = _paired_pass(ours, theirs, work)
-        our_rates.append(len(work) / ours_s)
-        their_rates.append(len(work) / theirs_s)
-        ratios.append(theirs_s / ours_s)
-    return our_rates, their_rates, ratios
+        ours_t, theirs_t = _paired_pass(ours, theirs, work)
+        ours_runs.append(ours_t)
+        theirs_runs.append(theirs_t)
+    ours_rate = count / float(np.median(ours_runs, axis=0).sum())
+    theirs_rate = count / float(np.median(theirs_runs, axis=0).sum())
+    return ours_rate, theirs_rate
 
 
 def measure_batch(transform, images, rng, rounds: int) -> float:
@@ -184,7 +189,7 @@ def measure_batch(transform, images, rng, rounds: int) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per transform")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds per transform")
     parser.add_argument("--min_seconds", type=float, default=0.2,
                         help="approximate seconds of both libraries together per round")
     parser.add_argument("--images", type=int, default=64, help="real photos used")
@@ -216,11 +221,10 @@ def main(argv=None) -> int:
         row = {"name": name, "albumentations": mapped, "tie": name in SINGLE_CALL_TIES}
         for size in args.sizes:
             images = list(sets[size])
-            ours, theirs, ratios = measure(lambda im: ours_transform(im, rng),
-                                           lambda im: reference(image=im)["image"],
-                                           images, args.rounds, args.min_seconds, args.min_images)
-            row[size] = {"augstatic": statistics.median(ours), "albumentations": statistics.median(theirs),
-                         "ratio": statistics.median(ratios),
+            ours, theirs = measure(lambda im: ours_transform(im, rng),
+                                   lambda im: reference(image=im)["image"],
+                                   images, args.rounds, args.min_seconds, args.min_images)
+            row[size] = {"augstatic": ours, "albumentations": theirs, "ratio": ours / theirs,
                          "batch64": measure_batch(ours_transform, sets[size], rng, args.rounds)}
             print(f"{name:20s} {size:4d}  augstatic {row[size]['augstatic']:9.0f}/s  "
                   f"albumentations {row[size]['albumentations']:9.0f}/s  ratio {row[size]['ratio']:5.2f}  "
@@ -268,8 +272,9 @@ def render(rows, args) -> str:
         "",
         f"Single-threaded (cv2.setNumThreads(0), OMP/BLAS threads 1), {args.images} real Intel Scene "
         f"photos, {args.rounds} rounds of at least {args.min_images} images and about "
-        f"{args.min_seconds} s, the libraries alternating image by image; rates are "
-        "medians over rounds, ratio = median of per-round (augstatic / Albumentations) rate ratios. "
+        f"{args.min_seconds} s, the libraries alternating image by image with the input warm in "
+        "cache; each image's time is its median over rounds, a rate is images / sum of those "
+        "medians, ratio = augstatic rate / Albumentations rate. "
         "augstatic is called as `t(image, rng)` with one reused Generator; Albumentations as "
         "`t(image=image)['image']`. `(tie)`: both end in the same OpenCV call(s), noise floor 0.95.",
         f"Environment: Python {env['python']}, numpy {env['numpy']}, OpenCV {env['opencv']}, "

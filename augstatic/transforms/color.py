@@ -5,16 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from augstatic import validation
-from augstatic.core import Transform
+from augstatic.core import Transform, batch_rows
 from augstatic.functional import color as F
 from augstatic.functional import pixel as P
 from augstatic.registry import register
-
-
-def _rows(images: np.ndarray) -> np.ndarray:
-    """An NxHxWx3 batch as one (N*H)xWx3 image, for per-pixel OpenCV calls."""
-    n, h, w, c = images.shape
-    return images.reshape(n * h, w, c)
 
 
 @register
@@ -29,7 +23,7 @@ class ToGray(Transform):
     def apply_batch_deterministic(self, images):
         if images.shape[3] == 1:
             return images.copy()
-        return F.to_gray(_rows(images)).reshape(images.shape)
+        return F.to_gray(batch_rows(images)).reshape(images.shape)
 
 
 @register
@@ -44,7 +38,7 @@ class ToSepia(Transform):
     def apply_batch_deterministic(self, images):
         if images.shape[3] == 1:
             return np.stack([self._apply_one(image, None) for image in images])
-        return F.to_sepia(_rows(images)).reshape(images.shape)
+        return F.to_sepia(batch_rows(images)).reshape(images.shape)
 
 
 @register

@@ -5,15 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from augstatic import validation
-from augstatic.core import Transform
+from augstatic.core import Transform, batch_rows
 from augstatic.functional import geometric as F
 from augstatic.registry import register
-
-
-def _batch_rows(images: np.ndarray) -> np.ndarray:
-    """Views an NxHxWxC batch as one (N*H)xWxC image so a row-wise OpenCV call covers all."""
-    n, h, w, c = images.shape
-    return images.reshape(n * h, w, c) if c != 1 else images.reshape(n * h, w)
 
 
 @register
@@ -24,7 +18,7 @@ class HorizontalFlip(Transform):
         return F.hflip(image)
 
     def apply_batch_deterministic(self, images):
-        return F.hflip(_batch_rows(images)).reshape(images.shape)
+        return F.hflip(batch_rows(images)).reshape(images.shape)
 
 
 @register

@@ -5,16 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from augstatic import validation
-from augstatic.core import Transform
+from augstatic.core import Transform, batch_rows
 from augstatic.functional import pixel as F
 from augstatic.functional import superpixels as S
 from augstatic.registry import register
-
-
-def _rows(images: np.ndarray) -> np.ndarray:
-    """An NxHxWxC batch as one (N*H)xWxC image (HxW planes for C = 1)."""
-    n, h, w, c = images.shape
-    return images.reshape(n * h, w, c) if c != 1 else images.reshape(n * h, w)
 
 
 @register
@@ -40,7 +34,7 @@ class Solarize(Transform):
         return F.solarize(image, self._config["threshold"] / 255.0)
 
     def apply_batch_deterministic(self, images):
-        return F.solarize(_rows(images), self._config["threshold"] / 255.0).reshape(images.shape)
+        return F.solarize(batch_rows(images), self._config["threshold"] / 255.0).reshape(images.shape)
 
 
 @register

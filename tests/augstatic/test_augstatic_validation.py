@@ -76,3 +76,14 @@ def test_bad_batches_rejected():
     with pytest.raises(ValueError, match="non-finite"):
         transform.apply_batch(np.full((2, 4, 4, 3), np.nan, dtype=np.float32), rng=0)
     assert transform.apply_batch(np.zeros((0, 4, 4, 3), dtype=np.uint8), rng=0).shape == (0, 4, 4, 3)
+
+
+def test_a_passed_generator_is_used_as_is():
+    from augstatic import validation
+    rng = np.random.default_rng(0)
+    assert validation.as_generator(rng) is rng
+    state = rng.bit_generator.state
+    augstatic.create("GaussNoise")(GOOD, rng=rng)
+    assert rng.bit_generator.state != state  # drew from the caller's stream
+    seeded = [validation.as_generator(7).random() for _ in range(2)]
+    assert seeded[0] == seeded[1]
