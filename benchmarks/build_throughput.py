@@ -10,7 +10,8 @@ JPEG. Both get the same counts (the builder's plan: majority after the validatio
 carve, minority = majority // 8). Everything runs in this process after a warm-up
 round (interpreter and library start-up excluded); pipelines alternate within each
 round, the time is the median over rounds, and peak RSS (this process plus its
-children, sampled every 20 ms) is the highest over rounds, minus nothing.
+children, sampled every 20 ms) is the highest over rounds, also shown as growth
+over the RSS at the start of the run.
 
     python benchmarks/build_throughput.py [--rounds 3] [--augmentation HorizontalFlip]
 
@@ -64,7 +65,7 @@ class PeakRss:
             self._stop.wait(self.interval)
 
     def __enter__(self):
-        self.peak = self._rss()
+        self.start = self.peak = self._rss()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -78,6 +79,10 @@ class PeakRss:
     def peak_mib(self) -> float:
         return self.peak / 2**20
 
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak - self.start) / 2**20
+
 
 def builder_config(augmentation: str) -> dict:
     return dict(source="manual", classes=["buildings", "sea"], minority="sea", imbalance_ratio=8,
@@ -90,6 +95,8 @@ def run_builder(config: dict, out_dir: pathlib.Path, mode: str) -> int:
 
     from augbal_datasets.augbal import augbal_dataset_builder  # pylint: disable=import-outside-toplevel
     num_workers = 1 if mode == "in-process" else None
+    if mode == "auto-jpeg":
+        config = dict(config, encoding="jpeg")
     builder = augbal_dataset_builder.Builder(config=augbal_dataset_builder.AugbalConfig(**config),
                                              data_dir=str(out_dir), num_workers=num_workers)
     download_config = tfds.download.DownloadConfig(manual_dir=str(DATA))
@@ -143,8 +150,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--augmentation", default="HorizontalFlip")
-    parser.add_argument("--modes", default="paper-style,in-process,auto,beam",
-                        help="comma list of paper-style, in-process, auto (threads), beam")
+    parser.add_argument("--modes", default="paper-style,in-process,auto,auto-jpeg,beam",
+                        help="comma list of paper-style, in-process, auto (threads), auto-jpeg, "
+                             "beam")
     args = parser.parse_args()
     if not (DATA / "seg_train").is_dir():
         sys.exit(f"intel_scene_mini not found at {DATA}")
@@ -160,6 +168,7 @@ def main() -> None:
 
     times = {mode: [] for mode in modes}
     peaks = {mode: 0.0 for mode in modes}
+    growths = {mode: 0.0 for mode in modes}
     images = {}
     for round_index in range(args.rounds):
         # Rotate the order so background load on a shared machine hits every mode alike.
@@ -174,6 +183,7 @@ def main() -> None:
                         images[mode] = run_builder(config, pathlib.Path(tmp), mode)
                     times[mode].append(time.perf_counter() - start)
                 peaks[mode] = max(peaks[mode], rss.peak_mib)
+                growths[mode] = max(growths[mode], rss.growth_mib)
             print(f"round {round_index + 1} {mode}: {times[mode][-1]:.2f} s", flush=True)
 
     reference = statistics.median(times["paper-style"]) if "paper-style" in times else None
@@ -184,20 +194,27 @@ def main() -> None:
         ratio = (rate / (images["paper-style"] / reference)) if reference else float("nan")
         rows.append({"mode": mode, "images": images[mode], "median_seconds": round(seconds, 3),
                      "images_per_second": round(rate, 1), "ratio_vs_paper_style": round(ratio, 2),
-                     "peak_rss_mib": round(peaks[mode], 1), "seconds": [round(t, 3) for t in times[mode]]})
+                     "peak_rss_mib": round(peaks[mode], 1),
+                     "peak_rss_growth_mib": round(growths[mode], 1),
+                     "seconds": [round(t, 3) for t in times[mode]]})
     header = (f"# Build throughput (intel_scene_mini buildings vs sea, ratio 8, {args.augmentation}, "
               f"oversample_augment)\n\n{platform.platform()}, {os.cpu_count()} CPUs, Python "
               f"{platform.python_version()}; {args.rounds} rounds after a warm-up; plan {plan}.\n\n"
-              "| pipeline | images written | median s | images/s | ratio vs paper-style | peak RSS MiB |\n"
-              "|---|---|---|---|---|---|\n")
+              "| pipeline | images written | median s | images/s | ratio vs paper-style | peak RSS MiB | "
+              "RSS growth MiB |\n|---|---|---|---|---|---|---|\n")
     table = header + "".join(
         f"| {r['mode']} | {r['images']} | {r['median_seconds']} | {r['images_per_second']} | "
-        f"{r['ratio_vs_paper_style']} | {r['peak_rss_mib']} |\n" for r in rows)
+        f"{r['ratio_vs_paper_style']} | {r['peak_rss_mib']} | {r['peak_rss_growth_mib']} |\n"
+        for r in rows)
     notes = ("\npaper-style: file copies + Albumentations + cv2.imwrite JPEG (no splits file, "
              "no provenance, no metadata). in-process: augbal builder, num_workers=1. auto: "
-             "augbal builder with its thread pool. beam: augbal builder through Beam "
+             "augbal builder with its thread pool. auto-jpeg: the same, writing generated images "
+             "as JPEG (quality 95) like the paper-style pipeline (default png is lossless). beam: "
+             "augbal builder through Beam "
              "(FnApiRunner, 2 worker processes, multi_processing; includes worker start-up).\n"
-             "Peak RSS includes child processes and the already-loaded TensorFlow.\n")
+             "Peak RSS: this process (TensorFlow already loaded by the warm-up) plus its children "
+             "(Beam workers), highest over rounds; growth: peak minus the RSS when the run "
+             "started. The machine is shared (2 CPUs, other jobs running): rounds vary.\n")
     print(table + notes)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "build_throughput.md").write_text(table + notes)

@@ -340,7 +340,7 @@ class _Progress:
         if now - self.last >= _PROGRESS_EVERY_SECONDS or self.done == self.total:
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
-            _LOG.warning("augbal %s: %d/%d (%.0f/s, peak RSS %.0f MiB)", self.what, self.done,
+            _LOG.info("augbal %s: %d/%d (%.0f/s, peak RSS %.0f MiB)", self.what, self.done,
                          self.total, rate, peak_rss_mib())
 
 
