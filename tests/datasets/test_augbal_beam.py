@@ -1,6 +1,5 @@
 """The Beam path through the `tfds build` command gives the single-process examples."""
 
-
 import pytest
 import tensorflow_datasets as tfds
 
