@@ -74,7 +74,7 @@ def check_complete(data: bytes, name: str) -> str:
         last_scan = data.rfind(_JPEG_SOS)
         if last_scan < 0 or data.rfind(_JPEG_EOI) < last_scan:
             raise ImageError(f"{name}: truncated JPEG (no end-of-image marker after the last scan)")
-    elif image_format == "png" and _PNG_IEND not in data[-64:]:
+    elif image_format == "png" and _PNG_IEND not in data:
         raise ImageError(f"{name}: truncated PNG (no IEND chunk at the end)")
     return image_format
 
