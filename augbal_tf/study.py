@@ -251,8 +251,9 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
         if not study.keep_datasets:
             _delete_finished_variants(cells, finished, cell)
     results = study_report.read_results(os.path.join(study.study_dir, RESULTS_CSV))
-    summary = study_report.write_report(results, study.study_dir, command=command,
-                                        environment=_environment(cells))
+    summary = study_report.write_report(
+        results, study.study_dir, command=command, environment=_environment(cells),
+        title=f"augbal study: {os.path.basename(os.path.normpath(study.study_dir))}")
     log("\n" + study_report.format_table(summary))
     log(f"\nreport: {os.path.join(study.study_dir, study_report.SUMMARY_MD)} "
         f"(and summary.csv, summary.png, results.csv); TensorBoard: "
