@@ -191,15 +191,22 @@ def cell_status(cell: Cell) -> str:
     Raises:
       ValueError: if the workdir holds files that are not an augbal run.
     """
-    run_file = pathlib.Path(cell.workdir, workdir_lib.RUN_FILE)
-    try:
-        status = workdir_lib.prepare(cell.workdir, cell.config, write=False)
-    except ValueError:
-        if run_file.exists():
+    # Read here rather than through workdir.prepare: the study must only look, and the
+    # rules are the training's (run.json holds the flags hash; metrics.json marks the end).
+    workdir = pathlib.Path(cell.workdir)
+    run_file = workdir / workdir_lib.RUN_FILE
+    if run_file.exists():
+        try:
+            stored = json.loads(run_file.read_text()).get("flags_hash")
+        except (OSError, ValueError):
+            stored = None
+        if stored != config_lib.flags_hash(cell.config):
             return "changed"
-        raise
-    return {workdir_lib.Status.FINISHED: "finished", workdir_lib.Status.RESUME: "resume",
-            workdir_lib.Status.NEW: "new"}[status]
+        return "finished" if (workdir / workdir_lib.METRICS_FILE).exists() else "resume"
+    if workdir.is_dir() and any(workdir.iterdir()):
+        raise ValueError(f"cell workdir {workdir} holds no augbal run ({workdir_lib.RUN_FILE} "
+                         "missing) but other files; move them or choose another --study_dir")
+    return "new"
 
 
 def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: str = "",
