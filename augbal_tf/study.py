@@ -21,6 +21,7 @@ import json
 import math
 import os
 import pathlib
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import pandas as pd
+from absl import app, flags
 
 from augbal_tf import config as config_lib
 from augbal_tf import study_report, study_stats
@@ -409,8 +411,6 @@ def study_from_flags(flag_values) -> StudyConfig:
 
 
 def main(argv: Sequence[str]) -> None:
-    from absl import app, flags
-
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     flag_values = flags.FLAGS
@@ -422,23 +422,15 @@ def main(argv: Sequence[str]) -> None:
             from augbal_tf import distribution  # Splits the CPU before TensorFlow starts.
 
             distribution.configure_cpu_devices(grid.base.cpu_devices)
-        command = " ".join(["python -m augbal_tf.study", *map(_quote, sys.argv[1:])])
+        command = " ".join(["python -m augbal_tf.study", *map(shlex.quote, sys.argv[1:])])
         run_study(grid, command=command)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
 
 
-def _quote(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
-
-
 def run() -> None:
     """Console-script entry point (`augbal-study`)."""
-    from absl import app
-
     import augbal_tf.flags  # noqa: F401  (defines every flag)
 
     app.run(main)
