@@ -14,10 +14,12 @@ Files whose names start with '.' and sub-folders inside class folders are ignore
 
 import dataclasses
 import os
-import pathlib
 from collections.abc import Iterable, Iterator
 
 import numpy as np
+# epath, not pathlib: manual_dir may live on gs:// (or any tf.io.gfile file system) when
+# Beam workers on a cluster read it; local paths use plain os calls.
+from etils import epath
 
 TRAIN, TEST = "train", "test"
 
@@ -62,7 +64,7 @@ class ManualSource(Source):
         if root is None or str(root) == "":
             raise ValueError("source 'manual' needs a manual_dir (tfds build --manual_dir=DIR, or "
                              "prepare_variant(..., manual_dir=DIR)); got none")
-        self.root = pathlib.Path(root)
+        self.root = epath.Path(root)
         if not self.root.is_dir():
             raise ValueError(f"manual_dir {str(self.root)!r} does not exist or is not a directory")
         self.layout, self._pools = _detect_layout(self.root)
@@ -77,9 +79,9 @@ class ManualSource(Source):
                                               class_dir.name, pool))
         return images
 
-    def class_dirs(self) -> dict[str, list[pathlib.Path]]:
+    def class_dirs(self) -> dict[str, list[epath.Path]]:
         """Class name -> its folders (one per pool), including empty ones."""
-        out: dict[str, list[pathlib.Path]] = {}
+        out: dict[str, list[epath.Path]] = {}
         for pool_dir in self._pools.values():
             for class_dir in sorted(p for p in pool_dir.iterdir() if p.is_dir() and not _hidden(p)):
                 out.setdefault(class_dir.name, []).append(class_dir)
@@ -199,11 +201,11 @@ def open_source(source: str, manual_dir: str | os.PathLike | None,
     raise ValueError(f"source must be 'manual', 'sample' or 'tfds:<name>', got {source!r}")
 
 
-def _hidden(path: pathlib.Path) -> bool:
+def _hidden(path: epath.Path) -> bool:
     return path.name.startswith(".")
 
 
-def _detect_layout(root: pathlib.Path) -> tuple[str, dict[str, pathlib.Path]]:
+def _detect_layout(root: epath.Path) -> tuple[str, dict[str, epath.Path]]:
     intel_train = root / "seg_train" / "seg_train"
     if intel_train.is_dir():
         pools = {TRAIN: intel_train}

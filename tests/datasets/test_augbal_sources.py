@@ -54,3 +54,29 @@ def test_thread_count_does_not_change_the_examples(tmp_path):
     threaded = prepare.prepare_variant(config, tmp_path / "two", manual, num_workers=2)
     assert augbal_helpers.content(serial) == augbal_helpers.content(threaded)
     assert tfds.builder_from_directory(serial.data_dir).info.metadata == threaded.info.metadata
+
+
+def test_gray_rgba_and_16_bit_files_are_stored_as_rgb(tmp_path):
+    import cv2  # pylint: disable=import-outside-toplevel
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    root = DUMMY / "mixed"
+    builder = prepare.prepare_variant(dict(store_size=16, validation_per_class=0, test_per_class=3),
+                                      tmp_path, root)
+    stored = {ex["source_id"].decode(): ex["image"] for split in ("train", "test")
+              for ex in augbal_helpers.examples(builder, split)}
+    assert len(stored) == 24
+
+    def expected(raw):  # documented conversion, then the documented resize rule
+        shrink = raw.shape[0] * raw.shape[1] > 16 * 16
+        return cv2.resize(raw, (16, 16), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+    for source_id, image in stored.items():
+        assert image.shape == (16, 16, 3) and image.dtype == np.uint8
+        raw = cv2.imread(str(root / source_id), cv2.IMREAD_UNCHANGED)
+        if source_id.endswith("_gray.png"):
+            np.testing.assert_array_equal(image, expected(np.repeat(raw[:, :, None], 3, axis=2)))
+        elif source_id.endswith("_rgba.png"):
+            np.testing.assert_array_equal(image, expected(raw[:, :, 2::-1].copy()))
+        elif source_id.endswith("_16bit.png"):
+            assert raw.dtype == np.uint16
+            np.testing.assert_array_equal(image, expected((raw >> 8).astype(np.uint8)[:, :, ::-1].copy()))
