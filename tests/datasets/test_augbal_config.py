@@ -1,0 +1,65 @@
+"""Config canonicalisation and names: equal variants get equal names; names never drift."""
+
+import re
+
+import pytest
+
+from augbal_datasets.augbal import config as config_lib
+
+GOLDEN_HASH = "f0211175ea"
+PAPER_CELL = dict(classes=["buildings", "sea"], minority="sea", imbalance_ratio=8,
+                  train_per_class=2000, strategy="oversample_augment", augmentation="FancyPCA")
+
+
+def test_spellings_of_the_same_variant_share_one_name():
+    other = dict(PAPER_CELL, minority=["sea"], imbalance_ratio=8.0, augmentation="fancy_pca")
+    assert config_lib.config_name(other) == config_lib.config_name(PAPER_CELL)
+    canonical = config_lib.canonicalize(PAPER_CELL)
+    assert config_lib.canonicalize(canonical) == canonical  # idempotent
+    assert canonical["augmentation"] == "FancyPCA" and canonical["minority"] == ["sea"]
+
+
+def test_every_field_changes_the_name():
+    base = config_lib.config_name(PAPER_CELL)
+    for field, value in [("data_seed", 1), ("imbalance_ratio", 4), ("store_size", 64),
+                         ("encoding", "jpeg"), ("compound", True), ("validation_per_class", 50),
+                         ("classes", ["sea", "buildings"])]:
+        assert config_lib.config_name(dict(PAPER_CELL, **{field: value})) != base, field
+
+
+def test_name_is_short_safe_and_golden():
+    name = config_lib.config_name(PAPER_CELL)
+    assert re.fullmatch(r"[\w+\-.]+", name) and len(name) < 64
+    # Golden: a change here orphans every prepared variant on disk (bump VERSION instead).
+    assert name == "manual-oversample_augment-r8-fancypca-" + config_lib.config_hash(PAPER_CELL)
+    assert config_lib.config_hash(PAPER_CELL) == GOLDEN_HASH
+
+
+def test_policy_params_are_keyed_by_name():
+    canonical = config_lib.canonicalize(dict(
+        strategy="oversample_augment", augmentation=["gauss_noise", "HorizontalFlip"],
+        augmentation_params={"gauss_noise": {"var_limit": [10, 20]}}))
+    assert canonical["augmentation"] == ["GaussNoise", "HorizontalFlip"]
+    assert canonical["augmentation_params"] == {"GaussNoise": {"var_limit": [10, 20]}}
+    assert config_lib.transform_params(canonical, "HorizontalFlip") == {}
+    with pytest.raises(ValueError, match="keyed by its names"):
+        config_lib.canonicalize(dict(augmentation=["GaussNoise"], augmentation_params={"var_limit": [1, 2]}))
+
+
+@pytest.mark.parametrize("fields, match", [
+    (dict(source="web"), "source must be"),
+    (dict(classes=["a"]), "at least 2 classes"),
+    (dict(classes=["a", "b"], minority="c"), r"minority class\(es\) \['c'\] are not in classes"),
+    (dict(validation_per_class=1.5), "fraction must be in"),
+    (dict(validation_per_class=-1), "validation_per_class must be >= 0"),
+    (dict(train_per_class=0), "train_per_class must be an int >= 1"),
+    (dict(encoding="gif"), "encoding must be one of"),
+    (dict(strategy={"a": 0}), "strategy count for class 'a'"),
+    (dict(compound=True, augmentation=None), "compound=True needs an augmentation"),
+    (dict(augmentation="GaussNoise", augmentation_params={"nope": 1}), "unknown parameter"),
+    (dict(data_seed=-3), "data_seed must be an int >= 0"),
+    (dict(skip_corrupt="yes"), "skip_corrupt must be true or false"),
+])
+def test_bad_values_name_the_field(fields, match):
+    with pytest.raises(ValueError, match=match):
+        config_lib.canonicalize(fields)
