@@ -80,7 +80,8 @@ def scan(source: sources.Source, classes_requested: Sequence[str] | None, skip_c
     """
     listed = source.list_images()
     classes = select_classes(source, listed, classes_requested)
-    wanted = [image for image in listed if image.label in set(classes)]
+    selected = set(classes)
+    wanted = [image for image in listed if image.label in selected]
     pools = {name: {sources.TRAIN: [], sources.TEST: []} for name in classes}
     info, skipped = {}, []
     by_id = {image.source_id: image for image in wanted}
@@ -239,7 +240,13 @@ class Materializer:
             name = augmentation[int(rng.integers(len(augmentation)))] if isinstance(
                 augmentation, list) else augmentation
             transform = self._transform(name)
-            pixels = np.asarray(transform(pixels, rng=rng))
+            result = np.asarray(transform(pixels, rng=rng))
+            if result.shape != pixels.shape or result.dtype != np.uint8:
+                # e.g. Transpose of a non-square image: the split would mix sizes.
+                raise ValueError(f"augmentation {transform.name} turned a {pixels.shape} uint8 image "
+                                 f"into {result.shape} {result.dtype} (example {step_key!r}); "
+                                 "set a square store_size or choose another augmentation")
+            pixels = result
             steps.append((transform.name, transform.params))
         if len(steps) == 1:
             return pixels, steps[0][0], _json(steps[0][1])

@@ -124,3 +124,16 @@ def test_ratio_leaving_zero_minority_images(manual_dir, tmp_path):
 def test_class_too_small_for_the_request(manual_dir, tmp_path):
     _assert_fails_cleanly(dict(BASE, validation_per_class=30), tmp_path / "data", manual_dir,
                           r"class 'buildings' has 30 training images left.*validation_per_class=30")
+
+
+def test_augmentation_that_changes_the_size_is_refused():
+    from augbal_datasets.augbal import config as config_lib  # pylint: disable=import-outside-toplevel
+    from augbal_datasets.augbal import generate, sampling, sources  # pylint: disable=import-outside-toplevel
+    config = config_lib.canonicalize(dict(source="sample", strategy="oversample_augment",
+                                          augmentation="Transpose"))
+    materializer = generate.Materializer(config, sources.SampleSource(),
+                                         {"x": generate.ImageInfo(4, 6, keep_bytes=False)})
+    spec = sampling.ExampleSpec(key="x#gen1", label="a", source_id="x", kind=sampling.GENERATED,
+                                chain=("x#gen1",))
+    with pytest.raises(ValueError, match=r"Transpose turned a \(4, 6, 3\) uint8 image into \(6, 4, 3\)"):
+        materializer.examples("x", np.zeros((4, 6), np.uint8), [spec])
