@@ -75,6 +75,9 @@ def test_prepare_reuses_and_rebuild_is_identical(augmented, tmp_path):
     config, builder = augmented
     again = prepare.prepare_variant(config, builder.data_dir_root)
     assert again.data_dir == builder.data_dir
+    # Reused from disk: label names and metadata come back although `classes` was not given.
+    assert again.info.features["label"].names == ["tshirt_top", "pullover", "shirt"]
+    assert again.info.metadata["counts_after"] == builder.info.metadata["counts_after"]
     rebuilt = prepare.prepare_variant(config, tmp_path)
     assert _content(rebuilt) == _content(builder)
 
