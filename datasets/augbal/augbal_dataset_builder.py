@@ -31,7 +31,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """
 
     def __init__(self, *, num_workers: int | None = None, **kwargs):
-        """Args: num_workers: processes for decoding/augmenting (None: automatic, 1: in-process)."""
+        """Creates the builder.
+
+        Args:
+          num_workers: threads that decode, augment and encode (None: automatic,
+            1: all in the calling thread). Never changes the examples.
+          **kwargs: tfds DatasetBuilder arguments (config, data_dir, ...).
+        """
         self._num_workers = num_workers
         self._use_beam = False
         super().__init__(**kwargs)
@@ -39,10 +45,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         size = self.builder_config.store_size
         classes = self.builder_config.classes
+        # Without `classes` the names are known only after listing the source; they are
+        # set in _split_generators, before any example is encoded.
+        label = tfds.features.ClassLabel(names=classes) if classes else tfds.features.ClassLabel()
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict({
                 "image": tfds.features.Image(shape=(size, size, 3), dtype=np.uint8),
-                "label": tfds.features.ClassLabel(names=classes) if classes else tfds.features.ClassLabel(),
+                "label": label,
                 "source_id": tfds.features.Text(),
                 "augmentation": tfds.features.Text(),
                 "augmentation_params": tfds.features.Text(),
