@@ -45,6 +45,20 @@ def create_strategy(name: str, jit_compile: bool = False) -> tf.distribute.Strat
       ValueError: on an unknown name, multi_worker without TF_CONFIG, or XLA
         with MirroredStrategy over CPU devices (TensorFlow crashes on it).
     """
+    if name == "multi_worker":
+        # Before anything lists logical devices: collective ops must be configured
+        # before TensorFlow initialises its runtime.
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError("--distribution_strategy=multi_worker needs the TF_CONFIG environment "
+                             "variable (cluster and task of this process)")
+        if jit_compile and not tf.config.list_physical_devices("GPU"):
+            raise ValueError("--jit_compile with --distribution_strategy=multi_worker over CPU devices "
+                             "is not supported; drop --jit_compile")
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        logging.info("Distribution strategy multi_worker (MultiWorkerMirroredStrategy): %d replica(s) in "
+                     "sync; this task's devices: %s", strategy.num_replicas_in_sync,
+                     ", ".join(device_names(strategy)))
+        return strategy
     gpus = tf.config.list_logical_devices("GPU")
     cpus = tf.config.list_logical_devices("CPU")
     if name == "auto":
@@ -55,14 +69,6 @@ def create_strategy(name: str, jit_compile: bool = False) -> tf.distribute.Strat
                              "supported (XLA crashes on MirroredStrategy over logical CPUs); drop "
                              "--jit_compile or use --distribution_strategy=one_device")
         strategy = tf.distribute.MirroredStrategy([device.name for device in (gpus or cpus)])
-    elif name == "multi_worker":
-        if not os.environ.get("TF_CONFIG"):
-            raise ValueError("--distribution_strategy=multi_worker needs the TF_CONFIG environment "
-                             "variable (cluster and task of this process)")
-        if jit_compile and not gpus:
-            raise ValueError("--jit_compile with --distribution_strategy=multi_worker over CPU devices "
-                             "is not supported; drop --jit_compile")
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
     elif name == "one_device":
         strategy = tf.distribute.OneDeviceStrategy((gpus or cpus)[0].name)
     else:
@@ -86,10 +92,14 @@ def task_info(strategy: tf.distribute.Strategy) -> tuple[int, bool]:
     """(task index, is_chief) of this process; (0, True) outside multi-worker training."""
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return 0, True
-    task = json.loads(os.environ["TF_CONFIG"]).get("task", {})
-    task_type, index = task.get("type", "worker"), int(task.get("id", 0))
+    tf_config = json.loads(os.environ["TF_CONFIG"])
+    task = tf_config.get("task", {})
+    task_type, index = task.get("type", "worker"), int(task.get("index", 0))
+    # Without a "chief" task, worker 0 is the chief (TensorFlow's convention).
     is_chief = task_type == "chief" or (task_type == "worker" and index == 0 and
-                                        "chief" not in json.loads(os.environ["TF_CONFIG"])["cluster"])
+                                        "chief" not in tf_config.get("cluster", {}))
+    if task_type == "worker" and "chief" in tf_config.get("cluster", {}):
+        index += 1  # Backup folders: worker_0 is the chief's.
     return index, is_chief
 
 

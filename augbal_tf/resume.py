@@ -19,6 +19,9 @@ import tensorflow as tf
 STATE_FILE = "state.json"
 CHECKPOINT_PREFIX = "ckpt"
 SNAPSHOT_GLOB = "epoch_*"
+# Two snapshots: multi-worker tasks may be one epoch apart when killed, and resume
+# from the latest epoch that every task has.
+KEEP = 2
 
 
 @dataclasses.dataclass
@@ -37,8 +40,19 @@ def _snapshots(backup_dir: pathlib.Path) -> list[pathlib.Path]:
     return sorted(backup_dir.glob(SNAPSHOT_GLOB))
 
 
-def save(backup_dir: str | os.PathLike, checkpoint: tf.train.Checkpoint, state: LoopState) -> None:
-    """Writes the snapshot of `state` atomically and deletes older snapshots."""
+def _epoch(snapshot: pathlib.Path) -> int:
+    return int(snapshot.name.split("_")[1])
+
+
+def latest_epoch(backup_dir: str | os.PathLike) -> int:
+    """Epochs done in the latest complete snapshot (0 when there is none)."""
+    snapshots = _snapshots(pathlib.Path(backup_dir))
+    return _epoch(snapshots[-1]) if snapshots else 0
+
+
+def save(backup_dir: str | os.PathLike, checkpoint: tf.train.Checkpoint, state: LoopState,
+         keep: int = KEEP) -> None:
+    """Writes the snapshot of `state` atomically and deletes all but the `keep` latest."""
     backup_dir = pathlib.Path(backup_dir)
     backup_dir.mkdir(parents=True, exist_ok=True)
     staging = backup_dir / "staging"
@@ -49,16 +63,31 @@ def save(backup_dir: str | os.PathLike, checkpoint: tf.train.Checkpoint, state: 
     final = backup_dir / f"epoch_{state.epochs_done:05d}"
     shutil.rmtree(final, ignore_errors=True)
     os.rename(staging, final)
-    for older in _snapshots(backup_dir):
-        if older != final:
-            shutil.rmtree(older, ignore_errors=True)
+    for older in _snapshots(backup_dir)[:-keep]:
+        shutil.rmtree(older, ignore_errors=True)
 
 
-def restore(backup_dir: str | os.PathLike, checkpoint: tf.train.Checkpoint) -> LoopState | None:
-    """Restores the latest complete snapshot into `checkpoint`; None when there is none."""
-    snapshots = _snapshots(pathlib.Path(backup_dir))
-    if not snapshots:
+def restore(backup_dir: str | os.PathLike, checkpoint: tf.train.Checkpoint,
+            epoch: int | None = None) -> LoopState | None:
+    """Restores a snapshot into `checkpoint` and returns its loop state.
+
+    Args:
+      backup_dir: the task's snapshot folder.
+      checkpoint: receives the variables.
+      epoch: which snapshot (epochs done); None for the latest. 0 means start fresh.
+
+    Returns:
+      The restored LoopState, or None when there is no snapshot (or epoch is 0).
+
+    Raises:
+      ValueError: if the snapshot of `epoch` is not there.
+    """
+    if epoch is None:
+        epoch = latest_epoch(backup_dir)
+    if epoch == 0:
         return None
-    latest = snapshots[-1]
-    checkpoint.read(str(latest / CHECKPOINT_PREFIX)).assert_existing_objects_matched()
-    return LoopState(**json.loads((latest / STATE_FILE).read_text()))
+    snapshot = pathlib.Path(backup_dir) / f"epoch_{epoch:05d}"
+    if not snapshot.is_dir():
+        raise ValueError(f"no snapshot after epoch {epoch} in {backup_dir}")
+    checkpoint.read(str(snapshot / CHECKPOINT_PREFIX)).assert_existing_objects_matched()
+    return LoopState(**json.loads((snapshot / STATE_FILE).read_text()))

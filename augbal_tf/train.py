@@ -16,6 +16,7 @@ from absl import app
 from absl import flags
 from absl import logging
 import keras
+import numpy as np
 import tensorflow as tf
 
 from augbal_tf import config as config_lib
@@ -98,9 +99,10 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str) -> dict:
     start = time.perf_counter()
     workdir = pathlib.Path(os.path.abspath(os.path.expanduser(workdir)))
     distribution.configure_cpu_devices(config.cpu_devices)
-    keras.backend.clear_session()
-    _set_determinism(config.deterministic)
+    # The strategy first: MultiWorkerMirroredStrategy must precede TensorFlow's runtime start.
     strategy = distribution.create_strategy(config.distribution_strategy, config.jit_compile)
+    keras.backend.clear_session()  # No Keras state carried over from an earlier run in this process.
+    _set_determinism(config.deterministic)
     distribution.replica_batch_size(config.batch_size, strategy)
     task_index, is_chief = distribution.task_info(strategy)
     status = workdir_lib.prepare(workdir, config, write=is_chief)
@@ -127,7 +129,11 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str) -> dict:
 
     trainer = trainer_lib.Trainer(config, strategy, len(class_names), weights)
     backup_dir = workdir_lib.backup_dir(workdir, task_index)
-    state = resume.restore(backup_dir, trainer.checkpoint)
+    if config.overwrite and not is_chief:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    # Multi-worker tasks resume from the latest epoch that every task has a snapshot of.
+    epoch = int(trainer.agree(resume.latest_epoch(backup_dir), np.min))
+    state = resume.restore(backup_dir, trainer.checkpoint, epoch)
     if state is None:
         state = resume.LoopState()
     else:

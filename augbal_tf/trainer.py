@@ -83,6 +83,19 @@ class Trainer:
             return [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in outputs]
 
         self._train_step = train_step
+        self._moving_statistics = [variable for layer in self.model._flatten_layers()  # pylint: disable=protected-access
+                                   if isinstance(layer, keras.layers.BatchNormalization)
+                                   for variable in (layer.moving_mean, layer.moving_variance)]
+
+        @tf.function
+        def average_moving_statistics():
+            def replica_fn():
+                context = tf.distribute.get_replica_context()
+                for variable in self._moving_statistics:
+                    variable.assign(context.all_reduce(tf.distribute.ReduceOp.MEAN, tf.identity(variable.value)))
+            strategy.run(replica_fn)
+
+        self._average_moving_statistics = average_moving_statistics
         self._predict = tf.function(lambda images: self.model(images, training=False))
 
     def _replica_step(self, images, labels):
@@ -101,7 +114,7 @@ class Trainer:
         return tf.reduce_sum(weighted), local_count, confusion
 
     def train_epoch(self, dataset: tf.data.Dataset, epoch: int) -> dict:
-        """Trains one epoch; returns loss, accuracy and balanced accuracy on the training batches."""
+        """Trains one epoch; returns examples seen (over all workers), loss, accuracy, balanced accuracy."""
         self.model.set_dropout_seed(input_pipeline.epoch_seed(self.config.seed, epoch, input_pipeline.DROPOUT_STREAM))
         loss_sum, count = 0.0, 0.0
         confusion = np.zeros((self.num_classes, self.num_classes))
@@ -110,10 +123,22 @@ class Trainer:
             loss_sum += float(step_loss)
             count += float(step_count)
             confusion += step_confusion.numpy()
+        if self.strategy.num_replicas_in_sync > 1:
+            # Each replica updates BatchNorm moving statistics from its own sub-batches;
+            # averaging them makes every replica (and worker) evaluate the same model.
+            self._average_moving_statistics()
         recall = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
         present = confusion.sum(axis=1) > 0
-        return {"loss": loss_sum / max(count, 1.0), "accuracy": float(np.trace(confusion) / max(count, 1.0)),
+        return {"examples": int(count), "loss": loss_sum / max(count, 1.0),
+                "accuracy": float(np.trace(confusion) / max(count, 1.0)),
                 "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0}
+
+    def agree(self, value: float, reduce=np.mean) -> float:
+        """The same number on every worker: `reduce` over every replica's `value` (identity on one worker)."""
+        if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return value
+        per_replica = self.strategy.run(lambda: tf.constant([value], tf.float64))
+        return float(reduce(self.strategy.gather(per_replica, axis=0).numpy()))
 
     def predict_logits(self, dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
         """(labels, logits) over an ordered evaluation dataset, on the primary replica's variables."""
@@ -171,7 +196,9 @@ def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
         for name, pipeline in evaluation.items():
             results[name] = trainer.evaluate(pipeline.ordered(), class_names)
         seconds = time.perf_counter() - start
-        value = results[split][metric]
+        # Workers evaluate the same weights on the same data; agreeing on the value still
+        # guarantees they take the same early-stopping decision.
+        value = trainer.agree(results[split][metric])
         improved = state.best_value is None or value > state.best_value
         if improved:
             state.best_value, state.best_epoch, state.epochs_without_improvement = value, epoch + 1, 0

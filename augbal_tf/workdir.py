@@ -66,7 +66,13 @@ def prepare(workdir: str | os.PathLike, config: config_lib.TrainConfig, write: b
     """
     workdir = pathlib.Path(workdir)
     run_file = workdir / RUN_FILE
-    if config.overwrite and write and workdir.exists():
+    if not write:
+        # A non-chief worker only needs to know whether the chief will skip the run;
+        # the chief enforces the rules (it may still be writing run.json).
+        finished = (run_file.exists() and (workdir / METRICS_FILE).exists() and not config.overwrite and
+                    json.loads(run_file.read_text())["flags_hash"] == config_lib.flags_hash(config))
+        return Status.FINISHED if finished else Status.RESUME
+    if config.overwrite and workdir.exists():
         shutil.rmtree(workdir)
     if run_file.exists():
         stored = json.loads(run_file.read_text())
@@ -80,11 +86,10 @@ def prepare(workdir: str | os.PathLike, config: config_lib.TrainConfig, write: b
     if workdir.exists() and any(workdir.iterdir()) and not config.overwrite:
         raise ValueError(f"workdir {workdir} is not empty and holds no augbal run ({RUN_FILE} missing); "
                          f"use another --workdir or --overwrite")
-    if write:
-        workdir.mkdir(parents=True, exist_ok=True)
-        write_atomic(workdir / FLAGS_FILE, "\n".join(config_lib.flag_lines(config, str(workdir))) + "\n")
-        write_atomic(run_file, json.dumps({"flags_hash": config_lib.flags_hash(config),
-                                           "config": config_lib.to_dict(config)}, indent=2))
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_atomic(workdir / FLAGS_FILE, "\n".join(config_lib.flag_lines(config, str(workdir))) + "\n")
+    write_atomic(run_file, json.dumps({"flags_hash": config_lib.flags_hash(config),
+                                       "config": config_lib.to_dict(config)}, indent=2))
     return Status.NEW
 
 
