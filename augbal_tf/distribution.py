@@ -26,6 +26,8 @@ def configure_cpu_devices(count: int) -> None:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
     except RuntimeError as error:
         existing = len(tf.config.list_logical_devices("CPU"))
+        if existing == count:
+            return  # Already initialised with this many devices (e.g. 1: no split).
         raise ValueError(f"--cpu_devices={count} cannot be applied: TensorFlow already initialised this "
                          f"process with {existing} logical CPU device(s); run with that value or in a "
                          f"new process") from error

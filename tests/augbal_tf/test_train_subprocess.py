@@ -22,6 +22,7 @@ import pytest
 from augbal_tf import config as config_lib
 from augbal_tf import evaluate
 from augbal_tf import input_pipeline
+from augbal_tf import model as model_lib
 from augbal_tf import trainer as trainer_lib
 
 pytestmark = pytest.mark.slow
@@ -55,13 +56,13 @@ def _strip_seconds(history: list[dict]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> tuple[str, dict]:
-    """(data_dir, metrics) of an uninterrupted 2-epoch run on the default strategy (the reference)."""
+def uninterrupted(tmp_path_factory) -> tuple[str, dict, pathlib.Path]:
+    """(data_dir, metrics, workdir) of an uninterrupted 2-epoch run on the default strategy (the reference)."""
     data_dir = str(tmp_path_factory.mktemp("tfds"))
     workdir = tmp_path_factory.mktemp("uninterrupted") / "run"
     result = _train(_flags(data_dir, workdir))
     assert result.returncode == 0, result.stderr[-3000:]
-    return data_dir, _metrics(workdir)
+    return data_dir, _metrics(workdir), workdir
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_mirrored_on_two_logical_cpus_trains_two_replicas(data_dir, tmp_path):
 
 
 def test_sigkilled_run_resumes_to_the_same_result_as_an_uninterrupted_run(uninterrupted, tmp_path):
-    data_dir, expected = uninterrupted
+    data_dir, expected, reference = uninterrupted
     interrupted = tmp_path / "interrupted"
     killed = _train(_flags(data_dir, interrupted), env={trainer_lib.KILL_AFTER_EPOCH_ENV: "1"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
@@ -102,6 +103,11 @@ def test_sigkilled_run_resumes_to_the_same_result_as_an_uninterrupted_run(uninte
     for key in ("selected_epoch", "validation", "test", "epochs_run"):
         assert actual[key] == expected[key], key
     assert not (interrupted / "backup").exists()
+    weights = [model_lib.create_model("resnet18", 2, 32) for _ in range(2)]
+    weights[0].load_weights(str(reference / "best.weights.h5"))
+    weights[1].load_weights(str(interrupted / "best.weights.h5"))
+    for before, after in zip(weights[0].get_weights(), weights[1].get_weights()):
+        np.testing.assert_array_equal(after, before)
     # Rerunning the finished command reports it and succeeds without training.
     rerun = _train(_flags(data_dir, interrupted))
     assert rerun.returncode == 0 and "already finished with the same flags" in rerun.stderr
@@ -150,7 +156,7 @@ def _wait(processes, timeout_s=TIMEOUT_S) -> list[tuple[int, str]]:
 
 
 def test_two_workers_train_together_and_resume_after_one_is_killed(uninterrupted, tmp_path):
-    data_dir, single = uninterrupted
+    data_dir, single, _ = uninterrupted
     workdir = tmp_path / "multi_worker"
     with _workers(data_dir, workdir, kill_after_epoch={1: 1}) as processes:
         processes[1].wait(timeout=TIMEOUT_S)
