@@ -36,6 +36,26 @@ class LoopState:
     train_seconds: float = 0.0
 
 
+def record_epoch(state: LoopState, value: float) -> bool:
+    """Updates the best-model and early-stopping bookkeeping with epoch `epochs_done + 1`'s value.
+
+    Returns:
+      True when `value` strictly improves on the best so far (ties keep the earlier epoch).
+    """
+    improved = state.best_value is None or value > state.best_value
+    if improved:
+        state.best_value, state.best_epoch, state.epochs_without_improvement = value, state.epochs_done + 1, 0
+    else:
+        state.epochs_without_improvement += 1
+    state.epochs_done += 1
+    return improved
+
+
+def should_stop(state: LoopState, epochs: int, patience: int) -> bool:
+    """True after `epochs` epochs, or `patience` epochs without improvement (patience 0: never early)."""
+    return state.epochs_done >= epochs or bool(patience and state.epochs_without_improvement >= patience)
+
+
 def _snapshots(backup_dir: pathlib.Path) -> list[pathlib.Path]:
     return sorted(backup_dir.glob(SNAPSHOT_GLOB))
 

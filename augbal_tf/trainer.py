@@ -182,9 +182,7 @@ def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
     config = trainer.config
     split, metric = selection_split(config.selection)
     kill_after = os.environ.get(KILL_AFTER_EPOCH_ENV)
-    while state.epochs_done < config.epochs:
-        if config.patience and state.epochs_without_improvement >= config.patience:
-            break
+    while not resume.should_stop(state, config.epochs, config.patience):
         epoch = state.epochs_done
         start = time.perf_counter()
         dataset = train.epoch(config.seed, epoch)
@@ -199,16 +197,11 @@ def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
         # Workers evaluate the same weights on the same data; agreeing on the value still
         # guarantees they take the same early-stopping decision.
         value = trainer.agree(results[split][metric])
-        improved = state.best_value is None or value > state.best_value
-        if improved:
-            state.best_value, state.best_epoch, state.epochs_without_improvement = value, epoch + 1, 0
-            if best_weights_path:
-                temporary = best_weights_path.replace(".weights.h5", ".tmp.weights.h5")
-                trainer.model.save_weights(temporary)
-                os.replace(temporary, best_weights_path)
-        else:
-            state.epochs_without_improvement += 1
-        state.epochs_done = epoch + 1
+        improved = resume.record_epoch(state, value)
+        if improved and best_weights_path:
+            temporary = best_weights_path.replace(".weights.h5", ".tmp.weights.h5")
+            trainer.model.save_weights(temporary)
+            os.replace(temporary, best_weights_path)
         state.train_seconds += seconds
         state.history.append({"epoch": epoch + 1, "seconds": seconds, **results})
         if writers:

@@ -150,6 +150,17 @@ def test_snapshot_restores_every_model_and_optimizer_variable(tmp_path):
     assert [path.name for path in (tmp_path / "backup").iterdir()] == ["epoch_00003"]
 
 
+def test_selection_keeps_the_first_best_epoch_and_stops_after_patience():
+    state = resume.LoopState()
+    improvements = [resume.record_epoch(state, value) for value in (0.5, 0.7, 0.7, 0.6)]
+    assert improvements == [True, True, False, False]
+    assert (state.best_epoch, state.best_value, state.epochs_without_improvement) == (2, 0.7, 2)
+    assert resume.should_stop(state, epochs=10, patience=2)
+    assert not resume.should_stop(state, epochs=10, patience=3)
+    assert not resume.should_stop(state, epochs=10, patience=0)  # 0: no early stopping.
+    assert resume.should_stop(state, epochs=4, patience=0)
+
+
 def test_class_weights_scale_each_example_loss():
     config = config_lib.TrainConfig(image_size=32, batch_size=8, dropout=0.0, learning_rate=1e-9)
     weights = np.array([0.25, 4.0], np.float32)
