@@ -60,6 +60,14 @@ def test_get_config_mirrors_init(resnet18):
     assert rebuilt.get_config() == config
 
 
+def test_mixed_precision_computes_in_float16_and_keeps_float32_variables_and_logits():
+    model = model_lib.create_model("resnet18", num_classes=3, image_size=IMAGE_SIZE, dtype="mixed_float16")
+    assert model.stem.conv.compute_dtype == "float16"
+    assert {variable.dtype for variable in model.variables if "seed" not in variable.path} == {"float32"}
+    logits = model(np.zeros((2, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32))
+    assert logits.dtype == tf.float32 and logits.shape == (2, 3)
+
+
 def test_registry_unknown_and_duplicate_names():
     with pytest.raises(ValueError, match=r"resnet81.*did you mean resnet18"):
         model_lib.create_model("resnet81", num_classes=2, image_size=IMAGE_SIZE)
