@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from augstatic import validation
@@ -29,7 +30,10 @@ class VerticalFlip(Transform):
         return F.vflip(image)
 
     def apply_batch_deterministic(self, images):
-        return np.ascontiguousarray(images[:, ::-1])
+        out = np.empty_like(images)
+        for image, target in zip(images, out):  # cv2.flip straight into the batch buffer
+            cv2.flip(image, 0, dst=target)
+        return out
 
 
 @register
@@ -40,7 +44,14 @@ class Transpose(Transform):
         return F.transpose(image)
 
     def apply_batch_deterministic(self, images):
-        return np.ascontiguousarray(images.transpose(0, 2, 1, 3))
+        n, h, w, c = images.shape
+        out = np.empty((n, w, h, c), dtype=images.dtype)
+        for image, target in zip(images, out):  # cv2.transpose straight into the batch buffer
+            if c == 1:
+                cv2.transpose(image[:, :, 0], dst=target[:, :, 0])
+            else:
+                cv2.transpose(image, dst=target)
+        return out
 
 
 class _Warp(Transform):
