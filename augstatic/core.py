@@ -15,7 +15,8 @@ class Transform:
       sample(rng, shape) -> per-image parameters drawn from `rng` (None when deterministic).
       apply(image, params) -> new array; receives HxWxC or HxW uint8 (and float32 when
         `float_native`), contiguous, never to be modified in place.
-      apply_batch_deterministic(images) -> optional vectorised path for transforms without draws.
+      apply_batch_deterministic(images) -> optional whole-batch path for transforms without
+        draws (uint8 NxHxWxC in, new array out).
 
     Class attributes:
       float_native: `apply` handles float32 in [0, 1] itself; otherwise float32 input is
@@ -80,7 +81,8 @@ class Transform:
         Batch rule: the parameters of image i are drawn from `rng` in order i = 0..N-1, with
         exactly the draws `__call__` makes, so `apply_batch(x, g)` equals
         `np.stack([t(im, g) for im in x])` for a generator `g` in the same state. No generator
-        is spawned per image. Transforms without draws run as one vectorised call on the batch.
+        is spawned per image. Transforms without draws skip the per-image loop (one OpenCV call
+        over the whole batch, or per-image calls writing straight into the output).
         """
         images = validation.check_batch(images)
         rng = validation.as_generator(rng)
