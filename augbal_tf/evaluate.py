@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
+from augbal_datasets.augbal import prepare
 from augbal_tf import export
 from augbal_tf import flags as augbal_flags  # noqa: F401  (defines the flags)
 from augbal_tf import metrics
@@ -131,7 +132,7 @@ def evaluate_split(classifier: Classifier, builder, split: str, batch_size: int)
                          f"SavedModel's {list(classifier.class_names)} (order matters): "
                          "pass the dataset flags the model was trained with")
     # Exactly the metrics object (nothing added), so it compares equal to metrics.json's.
-    return evaluate_dataset(classifier.predict_fn, builder.as_dataset(split=split),
+    return evaluate_dataset(classifier.predict_fn, prepare.as_decoded_dataset(builder, split),
                             classifier.class_names, batch_size)
 
 
@@ -161,7 +162,7 @@ def read_image(path) -> np.ndarray:
     """
     try:
         data = tf.io.read_file(str(path))
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = prepare.decode_image(data)  # the same decoding as training
     except (tf.errors.OpError, OSError) as error:
         message = getattr(error, "message", str(error))
         raise ValueError(f"cannot read image file {path}: {message}") from None
@@ -251,8 +252,6 @@ def _evaluate_from_flags() -> None:
         result = predict_images(classifier, FLAGS.images, FLAGS.batch_size)
         summary = f"{len(result['predictions'])} images predicted"
     else:
-        # Imported here so that --images works without the dataset machinery.
-        from augbal_datasets.augbal import prepare
         from augbal_tf import config as config_lib
         # --selection is a training choice; left at its default it would reject variants
         # without a validation split, which are fine to evaluate.

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from augbal_datasets.augbal import prepare  # light: registers the builder only when preparing
 from augbal_tf import config as config_lib
 from augbal_tf import preprocessing
 
@@ -48,8 +49,6 @@ class Variant:
 
 def load_variant(config: config_lib.TrainConfig) -> Variant:
     """Prepares (or reuses) the builder variant of `config` and describes it."""
-    # Imported here so that importing augbal_tf does not pull in the builder.
-    from augbal_datasets.augbal import prepare  # pylint: disable=g-import-not-at-top
     builder = prepare.prepare_variant(config_lib.dataset_config(config), config.data_dir, config.manual_dir)
     split_sizes = {name: builder.info.splits[name].num_examples
                    for name in SPLITS if name in builder.info.splits}
@@ -59,8 +58,8 @@ def load_variant(config: config_lib.TrainConfig) -> Variant:
 
 
 def _decode(image_bytes, label):
-    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
-    return image, label
+    # The builder's decoder: accurate JPEG DCT, the pixels the builder augmented.
+    return prepare.decode_image(image_bytes), label
 
 
 def _with_options(dataset: tf.data.Dataset, deterministic: bool) -> tf.data.Dataset:

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from augbal_datasets.augbal import prepare
 from augbal_tf import config as config_lib
 from augbal_tf import distribution
 from augbal_tf import environment
@@ -72,7 +73,7 @@ def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Varia
     results = {}
     for split in ("validation", "test"):
         if variant.split_sizes.get(split):
-            results[split] = evaluate.evaluate_dataset(serve, variant.builder.as_dataset(split=split),
+            results[split] = evaluate.evaluate_dataset(serve, prepare.as_decoded_dataset(variant.builder, split),
                                                        variant.class_names, config.batch_size)
         else:
             results[split] = None

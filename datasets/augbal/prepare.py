@@ -72,6 +72,18 @@ def decode_image(encoded):
     image = tf.cond(
         tf.io.is_jpeg(encoded),
         lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE"),
-        lambda: tf.io.decode_png(encoded, channels=3, dtype=tf.uint8))
+        # PNG as stored by the builder; BMP and GIF for user image folders.
+        lambda: tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False))
     image.set_shape([None, None, 3])
     return image
+
+
+def as_decoded_dataset(builder: tfds.core.DatasetBuilder, split: str):
+    """`split` of a prepared variant in its fixed order, images decoded by `decode_image`.
+
+    Use this rather than `builder.as_dataset(split)`, whose fast JPEG decoding
+    differs from the pixels the builder augmented.
+    """
+    dataset = builder.as_dataset(split=split, shuffle_files=False,
+                                 decoders={"image": tfds.decode.SkipDecoding()})
+    return dataset.map(lambda example: {**example, "image": decode_image(example["image"])})

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from augbal_datasets.augbal import prepare
 from augbal_tf import evaluate, export, metrics, preprocessing
 
 IMAGE_SIZE = 16
@@ -212,7 +213,8 @@ def test_predict_images(exported, tmp_path):
     result = evaluate.predict_images(classifier, tmp_path / "images", batch_size=8)
     assert [p["path"] for p in result["predictions"]] == [str(p) for p in paths]
     for path, prediction in zip(paths, result["predictions"]):
-        image = tf.io.decode_image(path.read_bytes(), channels=3).numpy()
+        # Files decode like training data: accurate JPEG DCT (prepare.decode_image).
+        image = prepare.decode_image(path.read_bytes()).numpy()
         expected = classifier.predict_fn(image[None]).numpy()[0]
         assert list(prediction["probabilities"]) == list(CLASS_NAMES)
         np.testing.assert_allclose(list(prediction["probabilities"].values()), expected, rtol=1e-6)

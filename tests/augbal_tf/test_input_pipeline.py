@@ -82,3 +82,16 @@ def test_epoch_seeds_differ_by_stream_and_epoch():
     seeds = {input_pipeline.epoch_seed(0, epoch, stream) for epoch in range(5) for stream in range(2)}
     assert len(seeds) == 10
     assert input_pipeline.epoch_seed(7, 2, 1) == input_pipeline.epoch_seed(7, 2, 1)
+
+
+def test_training_decodes_jpeg_exactly_like_the_builder(intel_scene_mini):
+    """Originals must reach the model with the pixels the builder augmented (OpenCV's accurate DCT)."""
+    import cv2
+
+    path = sorted((intel_scene_mini / "seg_train" / "seg_train" / "sea").glob("*.jpg"))[0]
+    encoded = path.read_bytes()
+    expected = cv2.cvtColor(cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    decoded, label = input_pipeline._decode(tf.constant(encoded), tf.constant(1, tf.int64))
+    np.testing.assert_array_equal(decoded.numpy(), expected)
+    # TensorFlow's default (fast) JPEG decoding does not match: the reason for the builder's decoder.
+    assert not np.array_equal(tf.io.decode_jpeg(encoded, channels=3).numpy(), expected)
