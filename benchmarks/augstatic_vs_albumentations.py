@@ -8,7 +8,7 @@ is timed in every round; its time is the mean over rounds without the 2 fastest 
 rate is images over the sum of those times; ratio = augstatic rate / Albumentations rate. Also reports augstatic
 `apply_batch` on batches of 64 (a 50 MB batch at 512x512 cannot stay in cache: cold input).
 
-    python benchmarks/augstatic_vs_albumentations.py [--rounds 11] [--names Blur ...]
+    python benchmarks/augstatic_vs_albumentations.py [--rounds 15] [--names Blur ...]
 
 Writes benchmarks/results/augstatic_vs_albumentations.md (and .json).
 """
@@ -43,7 +43,7 @@ RESULTS = REPO / "benchmarks" / "results"
 # Transforms whose cost swings by orders of magnitude with the drawn parameters (OpenCV's
 # median filter switches to a far slower algorithm at kernel size 7): their rates need many
 # more draws than the default, and a plain mean (trimming would drop the costly draws).
-IMAGES_PER_ROUND = {"MedianBlur": 300}
+IMAGES_PER_ROUND = {"MedianBlur": 400}
 
 # Transforms where both libraries end in the same single OpenCV call (target ratio >= 0.95).
 # (JpegCompression, Downscale and CLAHE: the same short sequence of OpenCV calls.)
@@ -206,7 +206,7 @@ def measure_batch(transform, images, rng, rounds: int) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=11, help="interleaved rounds per transform")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per transform")
     parser.add_argument("--min_seconds", type=float, default=0.2,
                         help="approximate seconds of both libraries together per round")
     parser.add_argument("--images", type=int, default=64, help="real photos used")
@@ -293,7 +293,7 @@ def render(rows, args) -> str:
         f"photos, {args.rounds} rounds of at least {args.min_images} images and about "
         f"{args.min_seconds} s, the libraries alternating image by image with the input warm in "
         "cache; each image's time is its mean over rounds without the 2 fastest and 2 slowest, a rate "
-        "is images / sum of those times (MedianBlur: 300 images per round and an untrimmed mean, "
+        "is images / sum of those times (MedianBlur: 400 images per round and an untrimmed mean, "
         "as its cost swings about 100x with the drawn kernel size), ratio = augstatic rate / "
         "Albumentations rate. "
         "augstatic is called as `t(image, rng)` with one reused Generator; Albumentations as "
