@@ -146,7 +146,8 @@ def test_rerun_skips_finished_and_reruns_changed_cells(tmp_path):
     rerun = FakeTrainer()
     study.run_study(changed, rerun, log=lambda _: None)
     assert len(rerun.calls) == 12
-    assert all(status == workdir_lib.Status.NEW and overwrite for _, status, overwrite in rerun.calls)
+    assert all(status == workdir_lib.Status.NEW and overwrite
+               for _, status, overwrite in rerun.calls)
 
 
 def test_resume_after_interruption_runs_only_unfinished_cells(tmp_path):

@@ -130,7 +130,8 @@ def test_study_end_to_end_with_resume(tmp_path):
         e = expected[row.cell]
         assert row.n_seeds == 3
         for key in ("mean", "mean_difference", "ci_low", "ci_high", "p_value", "gap_fraction"):
-            assert getattr(row, key) == pytest.approx(e[key], nan_ok=True, abs=1e-9), (row.cell, key)
+            expected_value = pytest.approx(e[key], nan_ok=True, abs=1e-9)
+            assert getattr(row, key) == expected_value, (row.cell, key)
         if row.cell != "baseline:unbalanced":
             assert row.p_holm == pytest.approx(e["p_holm"], abs=1e-9), row.cell
         assert row.verdict == e["verdict"], row.cell
