@@ -33,6 +33,12 @@ def configure_cpu_devices(count: int) -> None:
                          f"new process") from error
 
 
+def _cluster_tasks() -> int:
+    """Number of tasks in TF_CONFIG's cluster (0 without TF_CONFIG)."""
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    return sum(len(tasks) for tasks in cluster.values())
+
+
 def create_strategy(name: str, jit_compile: bool = False) -> tf.distribute.Strategy:
     """Builds the strategy named by --distribution_strategy.
 
@@ -44,8 +50,9 @@ def create_strategy(name: str, jit_compile: bool = False) -> tf.distribute.Strat
       jit_compile: whether the training step will be XLA-compiled.
 
     Raises:
-      ValueError: on an unknown name, multi_worker without TF_CONFIG, or XLA
-        with MirroredStrategy over CPU devices (TensorFlow crashes on it).
+      ValueError: on an unknown name, multi_worker without TF_CONFIG, another
+        strategy with a TF_CONFIG of several tasks, or XLA with MirroredStrategy
+        over CPU devices (TensorFlow crashes on it).
     """
     if name == "multi_worker":
         # Before anything lists logical devices: collective ops must be configured
@@ -61,6 +68,11 @@ def create_strategy(name: str, jit_compile: bool = False) -> tf.distribute.Strat
                      "sync; this task's devices: %s", strategy.num_replicas_in_sync,
                      ", ".join(device_names(strategy)))
         return strategy
+    tasks = _cluster_tasks()
+    if tasks > 1 and name in ("auto", "mirrored", "one_device"):
+        # Each task would otherwise train its own full run into the same workdir.
+        raise ValueError(f"--distribution_strategy={name} but TF_CONFIG describes a cluster of {tasks} "
+                         f"tasks; use --distribution_strategy=multi_worker, or unset TF_CONFIG")
     gpus = tf.config.list_logical_devices("GPU")
     cpus = tf.config.list_logical_devices("CPU")
     if name == "auto":
