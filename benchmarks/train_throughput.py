@@ -80,8 +80,9 @@ class KerasVariant:
     def __init__(self, image_size: int, batch_size: int, jit_compile: bool, rng: np.random.Generator):
         self.name = f"keras {'jit' if jit_compile else 'no-jit'}"
         self.jit_compile = jit_compile
+        # XLA has no deterministic MaxPool gradient: jit needs op determinism off (as the train flags).
         config = config_lib.TrainConfig(image_size=image_size, batch_size=batch_size,
-                                        jit_compile=jit_compile, epochs=1)
+                                        jit_compile=jit_compile, deterministic=not jit_compile, epochs=1)
         self.trainer = trainer_lib.Trainer(config, tf.distribute.get_strategy(), NUM_CLASSES, None)
         images = rng.standard_normal((batch_size, image_size, image_size, 3), dtype=np.float32)
         labels = rng.integers(0, NUM_CLASSES, batch_size)
