@@ -19,6 +19,7 @@ import pytest
 
 from augbal_datasets.augbal import prepare
 from augbal_tf import config as config_lib
+from augbal_tf import distribution
 from augbal_tf import multi_worker
 from augbal_tf import trainer as trainer_lib
 
@@ -167,3 +168,21 @@ def test_killed_worker_then_restarted_cluster_resumes_from_the_backups(runs, dat
     assert _without_seconds(resumed["history"]) == _without_seconds(uninterrupted["history"])
     for key in ("selected_epoch", "epochs_run", "validation", "test"):
         assert resumed[key] == uninterrupted[key], key
+
+
+def test_tf_config_names_the_cluster_and_this_task():
+    assert json.loads(multi_worker.tf_config(["10.0.0.1:2222", "10.0.0.2:2222"], 1)) == {
+        "cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]}, "task": {"type": "worker", "index": 1}}
+    with pytest.raises(ValueError, match="index=2 is not a worker of a 2-worker cluster"):
+        multi_worker.tf_config(["a:1", "b:2"], 2)
+    with pytest.raises(ValueError, match="'hostA' is not 'host:port'"):
+        multi_worker.tf_config(["hostA"], 0)
+    first, second = multi_worker.free_loopback_ports(2)
+    assert first != second
+
+
+def test_a_single_process_strategy_refuses_a_multi_task_tf_config(monkeypatch):
+    # Otherwise every task would train a full run of its own into the shared workdir.
+    monkeypatch.setenv("TF_CONFIG", multi_worker.tf_config(["127.0.0.1:1", "127.0.0.1:2"], 0))
+    with pytest.raises(ValueError, match="--distribution_strategy=auto but TF_CONFIG describes a cluster of 2"):
+        distribution.create_strategy("auto")
