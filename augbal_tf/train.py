@@ -145,6 +145,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str) -> dict:
     try:
         state = trainer_lib.run(trainer, train, evaluation, class_names, state, str(backup_dir),
                                 best_weights if is_chief else None, writers)
+        # A barrier (multi-worker): every task has written its last snapshot before the
+        # chief goes on to finish the run and delete the backups.
+        trainer.agree(0.0)
         if not is_chief:
             return {}
         results, best_model = _final_metrics(config, variant, best_weights, workdir)
