@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from augstatic import validation
 from augstatic.core import Transform, batch_rows
 from augstatic.functional import pixel as F

@@ -1,20 +1,17 @@
 """Runs of `python -m augbal_tf.train` in subprocesses: mirrored on 2 logical CPUs, kill and
-resume, two-worker MultiWorkerMirroredStrategy on loopback ports, CLI errors.
+resume, CLI errors (two-worker training: test_multi_worker.py).
 
 Logical CPU devices can be configured once per process, a SIGKILL must hit a real
 process, and multi-worker training needs one process per task, hence subprocesses
 (bounded in time and always killed at the end).
 """
 
-import contextlib
 import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -111,81 +108,6 @@ def test_sigkilled_run_resumes_to_the_same_result_as_an_uninterrupted_run(uninte
     # Rerunning the finished command reports it and succeeds without training.
     rerun = _train(_flags(data_dir, interrupted))
     assert rerun.returncode == 0 and "already finished with the same flags" in rerun.stderr
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-@contextlib.contextmanager
-def _workers(data_dir, workdir, kill_after_epoch: dict | None = None):
-    """Starts two workers; yields their Popen objects; kills whatever still runs on exit."""
-    ports = _free_ports(2)
-    processes = []
-    try:
-        for index in range(2):
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-                   "TF_CONFIG": json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
-                                            "task": {"type": "worker", "index": index}})}
-            if kill_after_epoch and index in kill_after_epoch:
-                env[trainer_lib.KILL_AFTER_EPOCH_ENV] = str(kill_after_epoch[index])
-            processes.append(subprocess.Popen([sys.executable, "-m", "augbal_tf.train", *_flags(data_dir, workdir, distribution_strategy="multi_worker")],
-                                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-        yield processes
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-            process.communicate()
-
-
-def _wait(processes, timeout_s=TIMEOUT_S) -> list[tuple[int, str]]:
-    deadline = time.monotonic() + timeout_s
-    results = []
-    for process in processes:
-        _, stderr = process.communicate(timeout=max(deadline - time.monotonic(), 1))
-        results.append((process.returncode, stderr))
-    return results
-
-
-def test_two_workers_train_together_and_resume_after_one_is_killed(uninterrupted, tmp_path):
-    data_dir, single, _ = uninterrupted
-    workdir = tmp_path / "multi_worker"
-    with _workers(data_dir, workdir, kill_after_epoch={1: 1}) as processes:
-        processes[1].wait(timeout=TIMEOUT_S)
-        assert processes[1].returncode == -signal.SIGKILL
-        # The chief saves its epoch-1 snapshot, then waits on collectives with a dead peer:
-        # stop it too, as a cluster manager would, then restart both tasks.
-        chief_snapshot = workdir / "backup" / "worker_0" / "epoch_00001"
-        deadline = time.monotonic() + 60
-        while not chief_snapshot.is_dir() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        processes[0].kill()
-    assert not (workdir / "metrics.json").exists()
-    assert (workdir / "backup" / "worker_1" / "epoch_00001").is_dir() and chief_snapshot.is_dir()
-    with _workers(data_dir, workdir) as processes:
-        results = _wait(processes)
-    assert [code for code, _ in results] == [0, 0], results[0][1][-3000:] + results[1][1][-3000:]
-    assert all("Resuming from the snapshot after epoch 1" in stderr for _, stderr in results)
-    metrics = _metrics(workdir)
-    assert metrics["environment"]["replicas"] == 2 and metrics["epochs_run"] == 2
-    # Only the chief writes outputs; the per-task backups are gone after success.
-    assert sorted(path.name for path in workdir.iterdir()) == [
-        "best.weights.h5", "flags.txt", "metrics.json", "run.json", "tensorboard"]
-    # Each training example is seen once per epoch over both workers (DATA sharding).
-    assert [entry["train"]["examples"] for entry in metrics["history"]] == [2 * TRAIN_PER_CLASS] * 2
-    # Tolerance: per-replica BatchNorm batches (8 instead of 16 images) and dropout masks
-    # make the two-worker run differ slightly from one process (measured: 1-2% on these
-    # losses); from the same initial weights and data they stay within 10%.
-    for split in ("train", "validation"):
-        assert metrics["history"][0][split]["loss"] == pytest.approx(single["history"][0][split]["loss"], rel=0.1)
 
 
 @pytest.mark.parametrize("overrides, message", [
