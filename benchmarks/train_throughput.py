@@ -22,6 +22,7 @@ benchmarks/results/train_throughput.{md,json}.
 """
 
 import argparse
+import atexit
 import datetime
 import json
 import os
@@ -183,6 +184,7 @@ def main() -> None:
 
     results = {"environment": environment(args), "training": {}, "input": {}}
     data_dir = tempfile.mkdtemp(prefix="train_throughput_tfds_")
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)  # also on errors
     encoded = prepared_train_split(pathlib.Path(args.data), args.input_images, data_dir)
     for size in sizes:
         variants = [KerasVariant(size, args.batch_size, jit, rng)
@@ -230,7 +232,6 @@ def main() -> None:
               "at end (other processes share the CPU).\n\n")
     output.with_suffix(".md").write_text(header + table + "\n")
     print(f"wrote {output.with_suffix('.md')} and {output.with_suffix('.json')}")
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def format_table(results: dict, sizes: list[int]) -> str:
