@@ -1,5 +1,8 @@
 """Golden and behavioural tests of augbal_tf.model (ResNet18 + the paper's head)."""
 
+import pathlib
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -95,3 +98,55 @@ def test_freeze_backbone_freezes_variables_but_batchnorm_statistics_move():
     np.testing.assert_array_equal(model.stem.bn.gamma.numpy(), gamma)
     assert not np.allclose(model.stem.bn.moving_mean.numpy(), moving_mean)
     assert not np.allclose(model.head_output.kernel.numpy(), head_kernel)
+
+
+def _copy_weights_to_torch(model: model_lib.ResNetClassifier, reference) -> None:
+    """Copies every Keras variable into the PyTorch reference, layer by layer."""
+    import torch  # pylint: disable=import-outside-toplevel
+
+    def conv_bn(unit: model_lib.ConvBN, conv, bn) -> None:
+        conv.weight.data = torch.from_numpy(unit.conv.kernel.numpy().transpose(3, 2, 0, 1).copy())
+        for name, variable in (("weight", unit.bn.gamma), ("bias", unit.bn.beta),
+                               ("running_mean", unit.bn.moving_mean), ("running_var", unit.bn.moving_variance)):
+            getattr(bn, name).data = torch.from_numpy(variable.numpy().copy())
+
+    def dense(layer: keras.layers.Dense, linear) -> None:
+        linear.weight.data = torch.from_numpy(layer.kernel.numpy().T.copy())
+        linear.bias.data = torch.from_numpy(layer.bias.numpy().copy())
+
+    conv_bn(model.stem, reference.stem[0], reference.stem[1])
+    for block, torch_block in zip(model.blocks, reference.blocks, strict=True):
+        conv_bn(block.conv1, torch_block.conv1, torch_block.bn1)
+        conv_bn(block.conv2, torch_block.conv2, torch_block.bn2)
+        assert (block.shortcut is None) == (torch_block.shortcut is None)
+        if block.shortcut is not None:
+            conv_bn(block.shortcut, torch_block.shortcut[0], torch_block.shortcut[1])
+    dense(model.head_hidden, reference.head[0])
+    dense(model.head_output, reference.head[3])
+
+
+@pytest.mark.parametrize("image_size", [32, 37])  # Even and odd sizes pad differently at stride 2.
+def test_same_outputs_as_the_pytorch_reference_with_the_same_weights(image_size):
+    """Pins torchvision's architecture: padding, pooling, strides, shortcuts, BatchNorm, head."""
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
+    import torch_resnet18  # pylint: disable=import-outside-toplevel
+
+    # No dropout, so training mode differs from evaluation mode only in BatchNorm's statistics.
+    model = model_lib.create_model("resnet18", num_classes=3, image_size=image_size, seed=4, dropout=0.0)
+    # Non-trivial moving statistics, so evaluation mode exercises them too.
+    rng = np.random.default_rng(image_size)
+    for layer in model._flatten_layers():  # pylint: disable=protected-access
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.normal(0, 0.1, layer.moving_mean.shape).astype(np.float32))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape).astype(np.float32))
+    reference = torch_resnet18.ResNet18Classifier(num_classes=3, dropout=0.0)
+    _copy_weights_to_torch(model, reference)
+    images = rng.normal(size=(4, image_size, image_size, 3)).astype(np.float32)
+    torch_images = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+    for training in (False, True):  # Moving statistics, then batch statistics.
+        reference.train(training)
+        with torch.no_grad():
+            expected = reference(torch_images).numpy()
+        actual = tf.nn.log_softmax(model(images, training=training)).numpy()
+        np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=1e-4)
