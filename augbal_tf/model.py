@@ -15,6 +15,7 @@ from typing import Callable
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 # Blocks per stage of each ResNet built from basic blocks (He et al. 2016, table 1).
 RESNET_SPECS = {
@@ -29,6 +30,31 @@ BN_EPSILON = 1e-5
 def _conv_initializer(seed: int) -> keras.initializers.Initializer:
     # torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu").
     return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal", seed=seed)
+
+
+@keras.saving.register_keras_serializable("augbal")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """Keras' BatchNormalization whose training step is TF's fused kernel.
+
+    Keras 3 normalises with separate mean, variance and arithmetic ops; the fused
+    kernel does forward and backward in one pass each, 2.5x faster on CPU, about
+    a fifth of a ResNet18 training step. Like PyTorch (and unlike Keras), the moving
+    variance is updated with the unbiased batch variance. Evaluation, masks and
+    other layouts use Keras' own path.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None or len(inputs.shape) != 4 \
+                or self.axis not in (-1, 3) or self.renorm or not (self.scale and self.center):
+            return super().call(inputs, training=training, mask=mask)
+        # Keras computes BatchNorm in float32 under mixed precision too.
+        outputs, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+            x=tf.cast(inputs, tf.float32), scale=tf.cast(self.gamma, tf.float32),
+            offset=tf.cast(self.beta, tf.float32), mean=tf.zeros([0]), variance=tf.zeros([0]),
+            epsilon=self.epsilon, is_training=True, data_format="NHWC")
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return tf.cast(outputs, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable("augbal")
@@ -50,7 +76,7 @@ class ConvBN(keras.layers.Layer):
                                         padding="valid" if explicit or kernel_size == 1 else "same",
                                         use_bias=False, kernel_initializer=_conv_initializer(seed),
                                         dtype=self.dtype_policy)
-        self.bn = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
+        self.bn = FusedBatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
                                                   dtype=self.dtype_policy)
 
     def call(self, inputs, training=False):

@@ -125,6 +125,16 @@ def _copy_weights_to_torch(model: model_lib.ResNetClassifier, reference) -> None
     dense(model.head_output, reference.head[3])
 
 
+def _batchnorm_pairs(model, reference) -> list:
+    """(Keras BatchNormalization, PyTorch BatchNorm2d) pairs at the same place in the network."""
+    pairs = [(model.stem.bn, reference.stem[1])]
+    for block, torch_block in zip(model.blocks, reference.blocks, strict=True):
+        pairs += [(block.conv1.bn, torch_block.bn1), (block.conv2.bn, torch_block.bn2)]
+        if block.shortcut is not None:
+            pairs.append((block.shortcut.bn, torch_block.shortcut[1]))
+    return pairs
+
+
 @pytest.mark.parametrize("image_size", [32, 37])  # Even and odd sizes pad differently at stride 2.
 def test_same_outputs_as_the_pytorch_reference_with_the_same_weights(image_size):
     """Pins torchvision's architecture: padding, pooling, strides, shortcuts, BatchNorm, head."""
@@ -150,3 +160,36 @@ def test_same_outputs_as_the_pytorch_reference_with_the_same_weights(image_size)
             expected = reference(torch_images).numpy()
         actual = tf.nn.log_softmax(model(images, training=training)).numpy()
         np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=1e-4)
+    # One training-mode pass updated the moving statistics as PyTorch does (unbiased variance).
+    pairs = _batchnorm_pairs(model, reference)
+    assert len(pairs) == 20
+    for keras_bn, torch_bn in pairs:
+        np.testing.assert_allclose(keras_bn.moving_mean.numpy(), torch_bn.running_mean.numpy(), atol=1e-5)
+        np.testing.assert_allclose(keras_bn.moving_variance.numpy(), torch_bn.running_var.numpy(), rtol=1e-4)
+
+
+def test_fused_batchnorm_matches_keras_batchnorm_in_outputs_and_gradients():
+    images = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, size=(8, 5, 5, 6)).astype(np.float32))
+    layers = {"keras": keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5),
+              "fused": model_lib.FusedBatchNormalization(momentum=0.9, epsilon=1e-5)}
+    results = {}
+    for name, layer in layers.items():
+        layer.build(images.shape)
+        layer.gamma.assign(np.linspace(0.5, 1.5, 6, dtype=np.float32))
+        layer.beta.assign(np.linspace(-1, 1, 6, dtype=np.float32))
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            outputs = layer(images, training=True)
+            loss = tf.reduce_sum(tf.sin(outputs))
+        results[name] = [outputs, *tape.gradient(loss, [images, layer.gamma, layer.beta])]
+    for keras_value, fused_value in zip(results["keras"], results["fused"]):
+        np.testing.assert_allclose(fused_value.numpy(), keras_value.numpy(), atol=1e-4, rtol=1e-4)
+    # Moving mean as Keras; moving variance from the unbiased batch variance (as PyTorch).
+    np.testing.assert_allclose(layers["fused"].moving_mean.numpy(), layers["keras"].moving_mean.numpy(), rtol=1e-5)
+    count = 8 * 5 * 5
+    biased = tf.math.reduce_variance(images, axis=(0, 1, 2)).numpy()
+    np.testing.assert_allclose(layers["fused"].moving_variance.numpy(), 0.9 + 0.1 * biased * count / (count - 1),
+                               rtol=1e-5)
+    # Evaluation mode is Keras' own path.
+    np.testing.assert_array_equal(layers["fused"](images, training=False).numpy(),
+                                  keras.layers.BatchNormalization.call(layers["fused"], images, training=False).numpy())
