@@ -37,6 +37,8 @@ from augbal_tf import workdir as workdir_lib
 
 BASELINES = ("balanced", "unbalanced", "undersample", "oversample_random", "class_weight")
 RESULTS_CSV = "results.csv"
+# This many cells failing in a row with the same error is a setup problem, not bad luck.
+MAX_REPEATED_FAILURES = 3
 
 RESULT_COLUMNS = (
     "cell", "dataset", "classes", "ratio", "sampling", "augmentation", "class_weight", "seed",
@@ -46,6 +48,10 @@ RESULT_COLUMNS = (
 
 # Trains one cell and returns its metrics dict: `train_and_evaluate`, or a stand-in.
 TrainFn = Callable[[config_lib.TrainConfig, str], dict]
+
+
+class CellsFailedError(RuntimeError):
+    """Some cells raised; the others finished and the report covers them."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,13 +246,29 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
             "builder picks the class with the fewest training images)")
     start = time.monotonic()
     durations = []
+    failures = []  # (cell label, error message)
+    repeated = []  # Messages of the failures since the last success.
     for index, cell in enumerate(cells, start=1):
         label = f"[{index}/{len(cells)}] ratio {cell.ratio} {cell.name} seed {cell.seed}"
         if cell.workdir in finished:
             log(f"{label}: finished earlier, skipped")
         else:
             cell_start = time.monotonic()
-            metrics = _train_cell(cell, statuses[cell.workdir], train_fn)
+            try:
+                metrics = _train_cell(cell, statuses[cell.workdir], train_fn)
+            except Exception as error:  # pylint: disable=broad-except
+                # One failing cell (a crash, out of memory, a bad file) must not cost the
+                # other cells their runs or the study its report.
+                message = f"{type(error).__name__}: {error}"
+                log(f"{label}: FAILED: {message}")
+                failures.append((f"ratio {cell.ratio} {cell.name} seed {cell.seed}", message))
+                repeated.append(message)
+                if len(repeated) >= MAX_REPEATED_FAILURES and len(set(repeated[-MAX_REPEATED_FAILURES:])) == 1:
+                    log(f"study: {MAX_REPEATED_FAILURES} cells in a row failed with the same error; "
+                        "stopping early (finished cells are kept: fix it and rerun)")
+                    break
+                continue
+            repeated.clear()
             wall_time = time.monotonic() - cell_start
             finished.add(cell.workdir)
             durations.append(wall_time)
@@ -259,14 +281,23 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
         _write_results(cells, finished, study.study_dir)
         if not study.keep_datasets:
             _delete_finished_variants(cells, finished, cell)
+    _write_results(cells, finished, study.study_dir)  # Also when no cell finished.
+    failed_summary = (f"{len(failures)} cell(s) failed: "
+                      + "; ".join(f"{name}: {message}" for name, message in failures))
+    if not finished:
+        raise CellsFailedError(f"no cell of the study finished, so there is no report. {failed_summary}")
     results = study_report.read_results(os.path.join(study.study_dir, RESULTS_CSV))
     summary = study_report.write_report(
         results, study.study_dir, command=command, environment=_environment(cells),
-        title=f"augbal study: {os.path.basename(os.path.normpath(study.study_dir))}")
+        title=f"augbal study: {os.path.basename(os.path.normpath(study.study_dir))}",
+        failures=failures, missing=len(cells) - len(finished))
     log("\n" + study_report.format_table(summary))
     log(f"\nreport: {os.path.join(study.study_dir, study_report.SUMMARY_MD)} "
         f"(and summary.csv, summary.png, results.csv); TensorBoard: "
         f"tensorboard --logdir={study.study_dir}")
+    if failures:
+        raise CellsFailedError(f"{failed_summary}. The report covers the {len(finished)} "
+                               "finished cells; rerun the same command to retry the others.")
     return summary
 
 
@@ -427,6 +458,9 @@ def main(argv: Sequence[str]) -> None:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except CellsFailedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
 
 
 def run() -> None:

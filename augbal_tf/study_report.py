@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -42,7 +42,8 @@ def read_results(path: str | pathlib.Path) -> pd.DataFrame:
 def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
                  command: str, environment: Mapping | None = None,
                  alpha: float = study_stats.DEFAULT_ALPHA, confidence: float = 0.95,
-                 title: str = "augbal study") -> pd.DataFrame:
+                 title: str = "augbal study", failures: Sequence[tuple[str, str]] = (),
+                 missing: int = 0) -> pd.DataFrame:
     """Writes summary.csv, summary.md and summary.png into `out_dir`.
 
     Args:
@@ -53,6 +54,8 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
       alpha: family-wise error rate of the verdicts.
       confidence: coverage of the reported intervals.
       title: heading of summary.md and the heatmap.
+      failures: (cell, error message) of the cells that raised in this invocation.
+      missing: cells of the grid without results (failed or not reached).
 
     Returns:
       The summary DataFrame (as in summary.csv).
@@ -66,7 +69,7 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
                     else None)
     text = markdown(summary, ranking, command=command, environment=environment or {},
                     alpha=alpha, confidence=confidence, title=title, n_runs=len(results),
-                    cell_seconds=cell_seconds)
+                    cell_seconds=cell_seconds, failures=failures, missing=missing)
     _write_atomic(out_dir / SUMMARY_MD, text)
     plot_heatmap(summary, ranking, out_dir / SUMMARY_PNG, title=title)
     return summary
@@ -83,10 +86,16 @@ def rule_text(summary: pd.DataFrame, alpha: float = study_stats.DEFAULT_ALPHA,
 def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
              environment: Mapping, alpha: float = study_stats.DEFAULT_ALPHA,
              confidence: float = 0.95, title: str = "augbal study", n_runs: int = 0,
-             cell_seconds: float | None = None) -> str:
+             cell_seconds: float | None = None, failures: Sequence[tuple[str, str]] = (),
+             missing: int = 0) -> str:
     """The whole summary.md as a string (`cell_seconds`: summed wall time of the runs)."""
     n_tests = study_stats.comparison_count(summary)
-    lines = [f"# {title}", "", "## Verdict rule", "", rule_text(summary, alpha, confidence), "",
+    lines = [f"# {title}", ""]
+    if missing:
+        lines += [f"**Incomplete: {missing} cell(s) of the grid have no results** "
+                  f"({len(failures)} failed in the last invocation; see *Failed cells*). "
+                  "Rerunning the same command retries them and rewrites this report.", ""]
+    lines += ["## Verdict rule", "", rule_text(summary, alpha, confidence), "",
              f"{n_tests} comparisons were made (from {n_runs} runs). Without a correction, "
              f"about {n_tests * alpha:.1f} of them would look significant at alpha = {alpha:g} "
              "by chance alone even if no augmentation had any effect: "
@@ -111,6 +120,10 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
                  "mean gap": _fraction(r.mean_gap_fraction), "mean rank": f"{r.mean_rank:.1f}",
                  "verdicts": r.verdicts} for r in ranking.itertuples()]
         lines += _markdown_table(rows) + [""]
+    if failures:
+        lines += ["## Failed cells", "", "| cell | error |", "|---|---|"]
+        lines += [f"| {name} | {message.replace('|', '/').splitlines()[0]} |"
+                  for name, message in failures] + [""]
     lines += ["## Run", "", "Command:", "", "```", command, "```", ""]
     if cell_seconds is not None and not math.isnan(cell_seconds):
         lines += [f"Runs: {n_runs}; their summed wall time: {cell_seconds / 60:.1f} min "

@@ -36,13 +36,17 @@ def _fake_metrics(config):
 class FakeTrainer:
     """Counts calls; optionally fails after `fail_after` trainings (an interruption)."""
 
-    def __init__(self, fail_after=None):
+    def __init__(self, fail_after=None, broken=None, error=None):
         self.calls = []
         self.fail_after = fail_after
+        self.broken = broken  # Workdirs containing this text raise, as a crashing run would,
+        self.error = error  # with this message (default: one naming the cell).
 
     def __call__(self, config, workdir):
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise KeyboardInterrupt("simulated interruption")
+        if self.broken is not None and self.broken in workdir:
+            raise RuntimeError(self.error or f"simulated crash | in {pathlib.Path(workdir).parent.name}")
         status = workdir_lib.prepare(workdir, config)
         self.calls.append((workdir, status, config.overwrite))
         if status == workdir_lib.Status.FINISHED:
@@ -159,6 +163,35 @@ def test_resume_after_interruption_runs_only_unfinished_cells(tmp_path):
     study.run_study(_study(tmp_path), resumed, log=lambda _: None)
     assert len(resumed.calls) == 7
     assert len(study_report.read_results(tmp_path / "study" / study.RESULTS_CSV)) == 12
+
+
+def test_a_failing_cell_costs_neither_the_other_cells_nor_the_report(tmp_path):
+    lines = []
+    with pytest.raises(study.CellsFailedError, match=r"1 cell\(s\) failed: ratio 4 aug:GaussNoise seed 1: "
+                                                      r"RuntimeError: simulated crash"):
+        study.run_study(_study(tmp_path), FakeTrainer(broken="aug_GaussNoise/seed_1"), log=lines.append)
+    assert any("aug:GaussNoise seed 1: FAILED: RuntimeError: simulated crash" in line for line in lines)
+    results = study_report.read_results(tmp_path / "study" / study.RESULTS_CSV)
+    assert len(results) == 11
+    text = (tmp_path / "study" / "summary.md").read_text()
+    assert "**Incomplete: 1 cell(s) of the grid have no results**" in text
+    assert "| ratio 4 aug:GaussNoise seed 1 | RuntimeError: simulated crash / in aug_GaussNoise |" in text
+    # The rerun retries only the failed cell, and the report is whole again.
+    retry = FakeTrainer()
+    study.run_study(_study(tmp_path), retry, log=lambda _: None)
+    assert [workdir for workdir, _, _ in retry.calls] == [str(tmp_path / "study/ratio_4/aug_GaussNoise/seed_1")]
+    text = (tmp_path / "study" / "summary.md").read_text()
+    assert "Incomplete" not in text and "Failed cells" not in text
+
+
+def test_the_same_error_in_a_row_stops_the_study_early(tmp_path):
+    trainer = FakeTrainer(broken="ratio_4", error="data folder missing")
+    lines = []
+    with pytest.raises(study.CellsFailedError, match="no cell of the study finished"):
+        study.run_study(_study(tmp_path), trainer, log=lines.append)
+    assert sum("FAILED" in line for line in lines) == study.MAX_REPEATED_FAILURES
+    assert any("failed with the same error; stopping early" in line for line in lines)
+    assert not (tmp_path / "study" / "summary.md").exists()
 
 
 def test_foreign_files_in_a_cell_workdir_are_an_error(tmp_path):
