@@ -120,3 +120,38 @@ def test_bad_flags_exit_with_a_clear_error(data_dir, tmp_path, overrides, messag
     assert result.returncode == 2
     assert message in result.stderr
     assert not (tmp_path / "bad" / "metrics.json").exists()
+
+
+REPLICA_STATISTICS_SCRIPT = """
+import json
+from augbal_tf import distribution
+distribution.configure_cpu_devices(2)
+import numpy as np, tensorflow as tf
+from augbal_tf import config as config_lib, trainer as trainer_lib
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+trainer = trainer_lib.Trainer(config_lib.TrainConfig(image_size=32, batch_size=8, epochs=1), strategy, 2, None)
+rng = np.random.default_rng(0)
+# Replica 0 gets dark images, replica 1 bright ones, so their batch statistics differ.
+images = np.concatenate([rng.normal(-1, 1, (4, 32, 32, 3)), rng.normal(2, 1, (4, 32, 32, 3))]).astype(np.float32)
+dataset = tf.data.Dataset.from_tensors((images, np.array([0, 1] * 4)))
+average = trainer._average_moving_statistics
+trainer._average_moving_statistics = lambda: None
+trainer.train_epoch(dataset, 0)
+replicas = lambda: [[v.numpy().tolist() for v in s.value.values] for s in trainer._moving_statistics]
+before = replicas()
+average()
+print(json.dumps({"before": before, "after": replicas()}))
+"""
+
+
+def test_mirrored_replicas_end_each_epoch_with_the_same_batchnorm_statistics():
+    result = subprocess.run([sys.executable, "-c", REPLICA_STATISTICS_SCRIPT], capture_output=True, text=True,
+                            timeout=TIMEOUT_S, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(values["before"]) == 40  # Moving mean and variance of 20 BatchNorm layers.
+    for before, after in zip(values["before"], values["after"]):
+        replica_0, replica_1 = np.array(before)
+        assert not np.allclose(replica_0, replica_1)  # Each replica saw other images.
+        np.testing.assert_allclose(after[0], (replica_0 + replica_1) / 2, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(after[0], after[1])
