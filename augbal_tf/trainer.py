@@ -77,12 +77,12 @@ class Trainer:
         self.checkpoint = training_checkpoint(self.model, self.optimizer)
         replica_step = tf.function(self._replica_step, jit_compile=True) if config.jit_compile else self._replica_step
 
-        @tf.function
         def train_step(images, labels):
             outputs = strategy.run(replica_step, (images, labels))
             return [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in outputs]
 
-        self._train_step = train_step
+        self._train_step_fn = train_step
+        self._train_step = None  # Traced once, at the first epoch, for the dataset's element spec.
         self._moving_statistics = [variable for layer in self.model._flatten_layers()  # pylint: disable=protected-access
                                    if isinstance(layer, keras.layers.BatchNormalization)
                                    for variable in (layer.moving_mean, layer.moving_variance)]
@@ -99,7 +99,9 @@ class Trainer:
             strategy.run(replica_fn)
 
         self._average_moving_statistics = average_moving_statistics
-        self._predict = tf.function(lambda images: self.model(images, training=False))
+        # A batch dimension of None: the last, smaller batch must not trace the model again.
+        self._predict = tf.function(lambda images: self.model(images, training=False), input_signature=[
+            tf.TensorSpec([None, config.image_size, config.image_size, 3], tf.float32)])
 
     def _replica_step(self, images, labels):
         with tf.GradientTape() as tape:
@@ -121,7 +123,12 @@ class Trainer:
         self.model.set_dropout_seed(input_pipeline.epoch_seed(self.config.seed, epoch, input_pipeline.DROPOUT_STREAM))
         loss_sum, count = 0.0, 0.0
         confusion = np.zeros((self.num_classes, self.num_classes))
-        for images, labels in self.strategy.experimental_distribute_dataset(dataset):
+        distributed = self.strategy.experimental_distribute_dataset(dataset)
+        if self._train_step is None:
+            # The element spec has a batch dimension of None, so the epoch's last, smaller
+            # batch reuses the same graph instead of tracing the whole backward pass again.
+            self._train_step = tf.function(self._train_step_fn, input_signature=list(distributed.element_spec))
+        for images, labels in distributed:
             step_loss, step_count, step_confusion = self._train_step(images, labels)
             loss_sum += float(step_loss)
             count += float(step_count)

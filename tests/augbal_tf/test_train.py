@@ -200,3 +200,21 @@ def test_missing_data_names_the_folder(base_config, tmp_path):
     with pytest.raises(ValueError, match="no_such_folder"):
         train.train_and_evaluate(config, str(tmp_path / "missing"))
     assert not os.path.exists(tmp_path / "missing" / "metrics.json")
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_an_epoch_traces_the_train_step_once_despite_a_smaller_last_batch(jit_compile):
+    config = config_lib.TrainConfig(image_size=32, batch_size=16, epochs=2, jit_compile=jit_compile,
+                                    deterministic=not jit_compile)
+    trainer = trainer_lib.Trainer(config, tf.distribute.get_strategy(), 2, None)
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(40, 32, 32, 3)).astype(np.float32)
+    labels = rng.integers(0, 2, 40)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)  # 16, 16, 8
+    for epoch in range(2):
+        result = trainer.train_epoch(dataset, epoch)
+        assert result["examples"] == 40 and np.isfinite(result["loss"])
+    assert trainer._train_step.experimental_get_tracing_count() == 1  # pylint: disable=protected-access
+    predicted_labels, logits = trainer.predict_logits(dataset)
+    assert logits.shape == (40, 2) and np.array_equal(predicted_labels, labels)
+    assert trainer._predict.experimental_get_tracing_count() == 1  # pylint: disable=protected-access
