@@ -6,6 +6,8 @@ BatchNormalization with momentum 0.9 and epsilon 1e-5 (Keras' defaults, 0.99 and
 collapses to one class at evaluation), a 3x3 max pool after the stem, and the
 paper's head Dense(512) -> ReLU -> Dropout(0.2) -> Dense(n_classes) returning
 logits (softmax cross-entropy from logits equals the paper's NLL on LogSoftmax).
+tests/augbal_tf/test_model.py checks it against the PyTorch reference
+(benchmarks/torch_resnet18.py) with copied weights.
 
 Models are found by name in `MODELS` (the `--model` flag).
 """
