@@ -9,6 +9,7 @@ from absl import flags
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.framework import config as tf_config  # pylint: disable=no-name-in-module
 
 from augbal_tf import config as config_lib
 from augbal_tf import evaluate
@@ -206,6 +207,16 @@ def test_missing_data_names_the_folder(base_config, tmp_path):
 def test_an_epoch_traces_the_train_step_once_despite_a_smaller_last_batch(jit_compile):
     config = config_lib.TrainConfig(image_size=32, batch_size=16, epochs=2, jit_compile=jit_compile,
                                     deterministic=not jit_compile)
+    # Op determinism is process-wide and other tests' runs leave it on; XLA needs it off.
+    previous = tf_config.is_op_determinism_enabled()
+    train._set_determinism(config.deterministic)  # pylint: disable=protected-access
+    try:
+        _train_twice_and_predict(config)
+    finally:
+        train._set_determinism(previous)  # pylint: disable=protected-access
+
+
+def _train_twice_and_predict(config: config_lib.TrainConfig) -> None:
     trainer = trainer_lib.Trainer(config, tf.distribute.get_strategy(), 2, None)
     rng = np.random.default_rng(0)
     images = rng.normal(size=(40, 32, 32, 3)).astype(np.float32)
