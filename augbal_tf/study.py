@@ -282,8 +282,7 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
         if not study.keep_datasets:
             _delete_finished_variants(cells, finished, cell)
     _write_results(cells, finished, study.study_dir)  # Also when no cell finished.
-    failed_summary = (f"{len(failures)} cell(s) failed: "
-                      + "; ".join(f"{name}: {message}" for name, message in failures))
+    failed_summary = _failure_summary(failures)
     if not finished:
         raise CellsFailedError(f"no cell of the study finished, so there is no report. {failed_summary}")
     results = study_report.read_results(os.path.join(study.study_dir, RESULTS_CSV))
@@ -299,6 +298,15 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
         raise CellsFailedError(f"{failed_summary}. The report covers the {len(finished)} "
                                "finished cells; rerun the same command to retry the others.")
     return summary
+
+
+def _failure_summary(failures: Sequence[tuple[str, str]]) -> str:
+    """One line naming the failed cells, each distinct error message once."""
+    cells_by_message: dict[str, list[str]] = {}
+    for name, message in failures:
+        cells_by_message.setdefault(message, []).append(name)
+    return f"{len(failures)} cell(s) failed: " + "; ".join(
+        f"{', '.join(names)}: {message}" for message, names in cells_by_message.items())
 
 
 def _print(line: str) -> None:

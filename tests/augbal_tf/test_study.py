@@ -187,8 +187,11 @@ def test_a_failing_cell_costs_neither_the_other_cells_nor_the_report(tmp_path):
 def test_the_same_error_in_a_row_stops_the_study_early(tmp_path):
     trainer = FakeTrainer(broken="ratio_4", error="data folder missing")
     lines = []
-    with pytest.raises(study.CellsFailedError, match="no cell of the study finished"):
+    with pytest.raises(study.CellsFailedError, match="no cell of the study finished") as raised:
         study.run_study(_study(tmp_path), trainer, log=lines.append)
+    # The shared error is named once, after the cells it hit.
+    assert str(raised.value).count("data folder missing") == 1
+    assert "3 cell(s) failed: ratio 4 baseline:balanced seed 0, ratio 4 baseline:unbalanced seed 0, " in str(raised.value)
     assert sum("FAILED" in line for line in lines) == study.MAX_REPEATED_FAILURES
     assert any("failed with the same error; stopping early" in line for line in lines)
     assert not (tmp_path / "study" / "summary.md").exists()
