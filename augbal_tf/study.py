@@ -233,6 +233,7 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
       The summary DataFrame (also in summary.csv).
     """
     log = log or _print
+    _check_source_folder(study.base)
     cells = expand_grid(study)
     os.makedirs(study.study_dir, exist_ok=True)
     statuses = {cell.workdir: cell_status(cell) for cell in cells}
@@ -298,6 +299,17 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
         raise CellsFailedError(f"{failed_summary}. The report covers the {len(finished)} "
                                "finished cells; rerun the same command to retry the others.")
     return summary
+
+
+def _check_source_folder(config: config_lib.TrainConfig) -> None:
+    """Fails before the first cell when every cell would fail on a missing source folder."""
+    if config.source != "manual" or not config.manual_dir:
+        return
+    folder = pathlib.Path(config.manual_dir)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        raise ValueError(f"--manual_dir={config.manual_dir} is not a folder of images "
+                         f"({'empty' if folder.is_dir() else 'missing'}; resolved from {os.getcwd()}); "
+                         "see WORKSPACE.md for the layouts it accepts")
 
 
 def _failure_summary(failures: Sequence[tuple[str, str]]) -> str:

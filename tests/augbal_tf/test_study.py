@@ -197,6 +197,21 @@ def test_the_same_error_in_a_row_stops_the_study_early(tmp_path):
     assert not (tmp_path / "study" / "summary.md").exists()
 
 
+@pytest.mark.parametrize("make_folder", [False, True])
+def test_a_missing_or_empty_manual_folder_fails_before_any_cell(tmp_path, make_folder):
+    folder = tmp_path / "intel_scene"
+    if make_folder:
+        folder.mkdir()
+    config = _study(tmp_path)
+    config = study.StudyConfig(**{**config.__dict__, "base": config_lib.TrainConfig(
+        **{**config.base.__dict__, "source": "manual", "manual_dir": str(folder)})})
+    trainer = FakeTrainer()
+    with pytest.raises(ValueError, match=f"--manual_dir={folder} is not a folder of images "
+                                         f"\\(({'empty' if make_folder else 'missing'})"):
+        study.run_study(config, trainer, log=lambda _: None)
+    assert trainer.calls == [] and not (tmp_path / "study").exists()
+
+
 def test_foreign_files_in_a_cell_workdir_are_an_error(tmp_path):
     config = _study(tmp_path, augmentations=())
     cell = study.expand_grid(config)[0]
