@@ -247,10 +247,11 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
             "builder picks the class with the fewest training images)")
     start = time.monotonic()
     durations = []
-    failures = []  # (cell label, error message)
-    repeated = []  # Messages of the failures since the last success.
+    failures = []  # (cell name, error message)
+    same_failures_in_a_row = 0
     for index, cell in enumerate(cells, start=1):
-        label = f"[{index}/{len(cells)}] ratio {cell.ratio} {cell.name} seed {cell.seed}"
+        name = f"ratio {cell.ratio} {cell.name} seed {cell.seed}"
+        label = f"[{index}/{len(cells)}] {name}"
         if cell.workdir in finished:
             log(f"{label}: finished earlier, skipped")
         else:
@@ -262,16 +263,19 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
                 # other cells their runs or the study its report.
                 message = f"{type(error).__name__}: {error}"
                 log(f"{label}: FAILED: {message}")
-                failures.append((f"ratio {cell.ratio} {cell.name} seed {cell.seed}", message))
-                repeated.append(message)
-                if len(repeated) >= MAX_REPEATED_FAILURES and len(set(repeated[-MAX_REPEATED_FAILURES:])) == 1:
+                repeats = same_failures_in_a_row and failures[-1][1] == message
+                same_failures_in_a_row = same_failures_in_a_row + 1 if repeats else 1
+                failures.append((name, message))
+                if same_failures_in_a_row == MAX_REPEATED_FAILURES:
                     log(f"study: {MAX_REPEATED_FAILURES} cells in a row failed with the same error; "
                         "stopping early (finished cells are kept: fix it and rerun)")
                     break
                 continue
-            repeated.clear()
+            same_failures_in_a_row = 0
             wall_time = time.monotonic() - cell_start
             finished.add(cell.workdir)
+            # Written after every finished cell, so an interrupted study keeps its rows.
+            _write_results(cells, finished, study.study_dir)
             durations.append(wall_time)
             remaining = len(to_run) - len(durations)
             left = remaining * sum(durations) / len(durations)
@@ -279,10 +283,9 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
                 f"{metrics['test']['balanced_accuracy']:.3f} | elapsed "
                 f"{_duration(time.monotonic() - start)}, ~{_duration(left)} left "
                 f"({remaining} cells)")
-        _write_results(cells, finished, study.study_dir)
         if not study.keep_datasets:
             _delete_finished_variants(cells, finished, cell)
-    _write_results(cells, finished, study.study_dir)  # Also when no cell finished.
+    _write_results(cells, finished, study.study_dir)  # Also when none ran or none finished.
     failed_summary = _failure_summary(failures)
     if not finished:
         raise CellsFailedError(f"no cell of the study finished, so there is no report. {failed_summary}")
@@ -302,14 +305,17 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
 
 
 def _check_source_folder(config: config_lib.TrainConfig) -> None:
-    """Fails before the first cell when every cell would fail on a missing source folder."""
+    """Fails before the first cell when every cell would fail on an unusable source folder."""
     if config.source != "manual" or not config.manual_dir:
         return
-    folder = pathlib.Path(config.manual_dir)
-    if not folder.is_dir() or not any(folder.iterdir()):
-        raise ValueError(f"--manual_dir={config.manual_dir} is not a folder of images "
-                         f"({'empty' if folder.is_dir() else 'missing'}; resolved from {os.getcwd()}); "
-                         "see WORKSPACE.md for the layouts it accepts")
+    # The builder's own check (folder and layout), imported only for manual sources.
+    from augbal_datasets.augbal import sources  # pylint: disable=import-outside-toplevel
+
+    try:
+        sources.ManualSource(config.manual_dir)
+    except ValueError as error:
+        raise ValueError(f"--manual_dir={config.manual_dir} is not a folder of images ({error}; "
+                         f"resolved from {os.getcwd()}); see WORKSPACE.md for the layouts it accepts") from None
 
 
 def _failure_summary(failures: Sequence[tuple[str, str]]) -> str:

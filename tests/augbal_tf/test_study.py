@@ -206,8 +206,9 @@ def test_a_missing_or_empty_manual_folder_fails_before_any_cell(tmp_path, make_f
     config = study.StudyConfig(**{**config.__dict__, "base": config_lib.TrainConfig(
         **{**config.base.__dict__, "source": "manual", "manual_dir": str(folder)})})
     trainer = FakeTrainer()
+    reason = "holds no class folders" if make_folder else "does not exist or is not a directory"
     with pytest.raises(ValueError, match=f"--manual_dir={folder} is not a folder of images "
-                                         f"\\(({'empty' if make_folder else 'missing'})"):
+                                         f"\\(manual_dir '{folder}' {reason}"):
         study.run_study(config, trainer, log=lambda _: None)
     assert trainer.calls == [] and not (tmp_path / "study").exists()
 
