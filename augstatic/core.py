@@ -100,13 +100,12 @@ class Transform:
                 out[keep] = images[keep]
             return out
         # uint8 RGB images need no dtype or channel adaptation: call the kernel directly.
-        one = self._rgb_for_batch if images.dtype == np.uint8 and images.shape[3] == 3 \
-            else self._one_for_batch
-        first = one(images[0], rng)
+        apply = self.apply if images.dtype == np.uint8 and images.shape[3] == 3 else self._apply_one
+        first = self._one_for_batch(images[0], rng, apply)
         out = np.empty((count,) + first.shape, dtype=first.dtype)
         out[0] = first
         for index in range(1, count):
-            result = one(images[index], rng)
+            result = self._one_for_batch(images[index], rng, apply)
             if result.shape != first.shape:
                 raise ValueError(f"{self.name} gave image {index} of the batch shape {result.shape} "
                                  f"but image 0 shape {first.shape}; a batch needs one output shape "
@@ -115,15 +114,10 @@ class Transform:
         return out
 
     # --- internals ------------------------------------------------------------------------
-    def _rgb_for_batch(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _one_for_batch(self, image: np.ndarray, rng: np.random.Generator, apply) -> np.ndarray:
         if self.p < 1.0 and rng.random() >= self.p:
             return image
-        return self.apply(image, self.sample(rng, image.shape))
-
-    def _one_for_batch(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if self.p < 1.0 and rng.random() >= self.p:
-            return image
-        return self._apply_one(image, self.sample(rng, image.shape))
+        return apply(image, self.sample(rng, image.shape))
 
     def _apply_one(self, image: np.ndarray, params) -> np.ndarray:
         work = image
