@@ -68,14 +68,15 @@ class ConvBN(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
         self.relu, self.seed = relu, seed
-        # PyTorch pads kernel_size // 2 on every side. At stride 1 that is exactly TF's "same",
-        # which the convolution does in place; an explicit pad would copy every activation map
-        # (about 8% of a training step on CPU). At stride 2 "same" pads only the bottom and
-        # right of even-sized inputs, so those few convolutions pad explicitly.
+        # PyTorch pads kernel_size // 2 on every side. At stride 1 (and for 1x1 kernels, which
+        # pad nothing) that is exactly TF's "same", which the convolution does in place; an
+        # explicit pad would copy every activation map (about 8% of a training step on CPU).
+        # At stride 2 "same" pads only the bottom and right of even-sized inputs, so those few
+        # convolutions pad explicitly.
         explicit = strides > 1 and kernel_size > 1
         self.pad = keras.layers.ZeroPadding2D(kernel_size // 2, dtype=self.dtype_policy) if explicit else None
         self.conv = keras.layers.Conv2D(filters, kernel_size, strides=strides,
-                                        padding="valid" if explicit or kernel_size == 1 else "same",
+                                        padding="valid" if explicit else "same",
                                         use_bias=False, kernel_initializer=_conv_initializer(seed),
                                         dtype=self.dtype_policy)
         self.bn = FusedBatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
