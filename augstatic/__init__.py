@@ -14,9 +14,13 @@ reuse it), an int seed, or None (fresh entropy). The same seed gives the same ou
     import augstatic
     flip = augstatic.create("horizontal_flip")       # names are case/underscore-insensitive
     out = flip(image, rng=np.random.default_rng(0))
+
+Policies (torchvision v2's tables and ops): `create("RandAugment")`, `create("TrivialAugmentWide")`,
+`create("AugMix")`, see augstatic.policies.
 """
 
 from augstatic import transforms as _transforms  # noqa: F401  (registers every transform)
+from augstatic import policies as _policies  # noqa: F401  (registers the policies)
 from augstatic.compose import Compose, OneOf, SomeOf
 from augstatic.core import Transform
 from augstatic.registry import available, create, lookup

@@ -6,3 +6,4 @@ from augstatic.transforms import dropout  # noqa: F401
 from augstatic.transforms import geometric  # noqa: F401
 from augstatic.transforms import noise  # noqa: F401
 from augstatic.transforms import pixel  # noqa: F401
+from augstatic.transforms import policy_ops  # noqa: F401

@@ -56,6 +56,26 @@ TABLE = [
                                          "max_size": None}, True),
     ("HorizontalFlip-p0.5", "HorizontalFlip", {"p": 0.5}, True),
     ("Rotate-constant", "Rotate", {"limit": 30, "border_mode": "constant", "fill": 7}, True),
+    # The ops of the torchvision policies (augstatic.transforms.policy_ops) and the policies.
+    ("Identity", "Identity", {}, False),
+    ("ShearX", "ShearX", {}, True),
+    ("ShearY", "ShearY", {}, True),
+    ("TranslateX", "TranslateX", {}, True),
+    ("TranslateY", "TranslateY", {}, True),
+    ("Brightness", "Brightness", {}, True),
+    ("Color", "Color", {}, True),
+    ("Contrast", "Contrast", {}, True),
+    ("Sharpness", "Sharpness", {}, True),
+    ("AutoContrast", "AutoContrast", {}, False),
+    ("ShearX-linear-fill", "ShearX", {"magnitude_range": (0.1, 0.5), "interpolation": "linear",
+                                      "fill": 128}, True),
+    ("RandAugment", "RandAugment", {}, True),
+    ("RandAugment-linear", "RandAugment", {"num_ops": 3, "magnitude": 20,
+                                           "interpolation": "linear"}, True),
+    ("TrivialAugmentWide", "TrivialAugmentWide", {}, True),
+    ("AugMix", "AugMix", {}, True),
+    ("AugMix-partial", "AugMix", {"severity": 10, "chain_depth": 2, "all_ops": False,
+                                  "alpha": 0.5, "interpolation": "nearest"}, True),
 ]
 
 

@@ -1,11 +1,13 @@
 """The gallery entry point writes a valid labelled PNG grid."""
 
+import math
 import subprocess
 import sys
 
 import cv2
 import numpy as np
 
+import augstatic
 from augstatic import gallery
 
 
@@ -24,8 +26,12 @@ def test_gallery_module_writes_a_valid_png(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     grid = cv2.imread(str(out))
     assert grid is not None and grid.ndim == 3
-    # 37 transforms + the original = 38 tiles on a 7-column grid of 64 px tiles with labels.
-    assert grid.shape[1] == 7 * 64 and grid.shape[0] == 6 * (64 + 22)
+    # Every registered transform + the original on a ceil(sqrt(n))-column grid of 64 px tiles
+    # with labels (50 transforms + 1 = 51 tiles: 8 columns, 7 rows).
+    tiles = len(augstatic.available()) + 1
+    columns = math.ceil(math.sqrt(tiles))
+    assert grid.shape[1] == columns * 64
+    assert grid.shape[0] == math.ceil(tiles / columns) * (64 + 22)
     assert not list(tmp_path.glob("*.tmp"))
 
 
