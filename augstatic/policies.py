@@ -121,9 +121,12 @@ _SPACES = {"randaugment": RANDAUGMENT_SPACE, "trivialaugmentwide": TRIVIALAUGMEN
 
 
 def apply_op(image: np.ndarray, op: str, magnitude: float, interpolation: int) -> np.ndarray:
-    """torchvision's _apply_image_or_video_transform on a uint8 image, fill 0."""
+    """torchvision's _apply_image_or_video_transform on a uint8 image, fill 0.
+
+    Identity returns `image` itself (as torchvision does); every other op a new array.
+    """
     if op == "Identity":
-        return image.copy()
+        return image
     if op == "ShearX":
         return F.shear_x(image, magnitude, interpolation)
     if op == "ShearY":

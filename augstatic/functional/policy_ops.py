@@ -32,26 +32,53 @@ def _channels(image: np.ndarray) -> int:
     return 1 if image.ndim == 2 else image.shape[2]
 
 
-def _gray_floor(image: np.ndarray) -> np.ndarray:
-    """torchvision's gray of an RGB uint8 image, floored, as float64 HxW.
+# A fast float32 evaluation is within a few float32 ulps (< 5e-5 for values <= 512) of
+# torch's; truncation or floor can differ only where a value is that close to an integer.
+_NEAR = np.float32(1e-4)
+_LUMA_ROW = np.array([_LUMA], np.float32)
 
-    torch evaluates r * .2989 (float32), then two fused multiply-adds (add_ with alpha); float64
-    sums rounded to float32 after each step reproduce that bit for bit (every product of a
-    uint8 and a float32 weight is exact in float64).
-    """
+
+def _near_integer(values: np.ndarray, floored: np.ndarray) -> np.ndarray:
+    """Flat indices where `values` lies within _NEAR of an integer (floored = floor(values))."""
+    frac = values - floored
+    return np.flatnonzero((frac < _NEAR) | (frac > np.float32(1.0) - _NEAR))
+
+
+def _gray_exact(rgb: np.ndarray) -> np.ndarray:
+    """torch's float32 gray of Nx3 uint8 pixels, bit for bit: r * .2989 (float32), then two
+    fused multiply-adds (add_ with alpha), emulated in float64 (the products are exact there)."""
     w0, w1, w2 = (np.float64(w) for w in _LUMA)
-    gray = image[:, :, 0] * w0
-    gray = gray.astype(np.float32).astype(np.float64)
-    gray += image[:, :, 1] * w1
-    gray = gray.astype(np.float32).astype(np.float64)
-    gray += image[:, :, 2] * w2
-    return np.floor(gray.astype(np.float32), dtype=np.float64)
+    gray = (rgb[:, 0] * w0).astype(np.float32).astype(np.float64)
+    gray = (gray + rgb[:, 1] * w1).astype(np.float32).astype(np.float64)
+    return (gray + rgb[:, 2] * w2).astype(np.float32)
+
+
+def _gray_floor(image: np.ndarray, as_float: np.ndarray | None = None) -> np.ndarray:
+    """floor of torchvision's gray of an RGB uint8 image, float32 HxW, exact.
+
+    One OpenCV colour transform, then the few pixels near an integer redone exactly.
+    """
+    if as_float is None:
+        as_float = image.astype(np.float32)
+    gray = cv2.transform(as_float, _LUMA_ROW).reshape(image.shape[:2])
+    floored = np.floor(gray)
+    suspects = _near_integer(gray, floored)
+    if suspects.size:
+        exact = _gray_exact(image.reshape(-1, 3)[suspects])
+        floored.reshape(-1)[suspects] = np.floor(exact)
+    return floored
+
+
+def _blend_exact(x: np.ndarray, ratio: float, other: np.ndarray) -> np.ndarray:
+    """torch's _blend before the cast: float32(x * ratio) + (1 - ratio) * other, fused."""
+    alpha = np.float64(_F32(1.0 - ratio))
+    product = (x.astype(np.float32) * _F32(ratio)).astype(np.float64)
+    return (product + alpha * other.astype(np.float64)).astype(np.float32)
 
 
 def _blend_table(ratio: float, other: float) -> np.ndarray:
     """uint8 LUT of trunc(clamp(x * ratio + other * (1 - ratio))) (torchvision's _blend)."""
-    values = _LEVELS * _F32(ratio) + _F32(other) * _F32(1.0 - ratio)
-    return _truncate(values)
+    return _truncate(_blend_exact(_LEVELS, ratio, np.full(256, other, np.float32)))
 
 
 def identity(image: np.ndarray) -> np.ndarray:
@@ -67,9 +94,9 @@ def brightness(image: np.ndarray, factor: float) -> np.ndarray:
 def contrast(image: np.ndarray, factor: float) -> np.ndarray:
     """Blend with the mean of the floored gray image (adjust_contrast)."""
     if _channels(image) == 3:
-        mean = float(_gray_floor(image).mean(dtype=np.float64))
+        mean = cv2.mean(_gray_floor(image))[0]
     else:  # torchvision: the mean of the single channel itself
-        mean = float(image.mean(dtype=np.float64))
+        mean = cv2.mean(image.reshape(image.shape[:2]))[0]
     return _lut(image, _blend_table(factor, _F32(mean)))
 
 
@@ -77,12 +104,18 @@ def color(image: np.ndarray, factor: float) -> np.ndarray:
     """Blend with the floored gray image (adjust_saturation); one channel is returned as is."""
     if _channels(image) != 3:
         return image.copy()
-    # torch: float32(x * factor) + (1 - factor) * gray, the second step fused (one rounding).
-    gray = _gray_floor(image)
-    gray *= np.float64(_F32(1.0 - factor))
-    out = (image * _F32(factor)).astype(np.float64)
-    out += gray[:, :, None]
-    return _truncate(out.astype(np.float32))
+    as_float = image.astype(np.float32)
+    gray = _gray_floor(image, as_float)
+    out = as_float
+    out *= _F32(factor)
+    out += (gray * _F32(1.0 - factor))[:, :, None]
+    floored = np.floor(out)
+    suspects = _near_integer(out, floored)
+    if suspects.size:  # redo the few values near an integer exactly (torch fuses the add)
+        pixels = suspects // 3
+        out.reshape(-1)[suspects] = _blend_exact(image.reshape(-1)[suspects], factor,
+                                                 gray.reshape(-1)[pixels])
+    return _truncate(out)
 
 
 # adjust_sharpness's smoothing kernel: 1s around a 5 in the middle, normalised.
@@ -124,11 +157,10 @@ def solarize(image: np.ndarray, threshold: float) -> np.ndarray:
 
 def autocontrast(image: np.ndarray) -> np.ndarray:
     """Stretches each channel to [0, 255]: (x - min) / ((max - min) / 255), truncated."""
-    channels = _channels(image)
-    planes = image.reshape(image.shape[0], image.shape[1], channels)
+    planes = cv2.split(image) if _channels(image) == 3 else [image.reshape(image.shape[:2])]
     tables = []
-    for c in range(channels):
-        low, high, _, _ = cv2.minMaxLoc(planes[:, :, c])
+    for plane in planes:
+        low, high, _, _ = cv2.minMaxLoc(plane)
         if low == high:
             tables.append(np.arange(256, dtype=np.uint8))
             continue
@@ -140,10 +172,9 @@ def autocontrast(image: np.ndarray) -> np.ndarray:
 def equalize(image: np.ndarray) -> np.ndarray:
     """Histogram equalisation per channel with PIL's lookup table (torchvision's equalize)."""
     channels = _channels(image)
-    planes = image.reshape(image.shape[0], image.shape[1], channels)
     tables = []
     for c in range(channels):
-        hist = np.bincount(planes[:, :, c].ravel(), minlength=256).astype(np.int64)
+        hist = cv2.calcHist([image], [c], None, [256], [0, 256]).ravel().astype(np.int64)
         last = int(np.flatnonzero(hist)[-1])
         step = (int(hist.sum()) - int(hist[last])) // 255
         if step == 0:

@@ -240,6 +240,23 @@ def test_policy_ops_equal_the_registered_transforms():
     np.testing.assert_array_equal(P.apply_op(image, "Identity", 0.0, 0), image)
 
 
+def test_fast_float32_paths_equal_the_exact_emulation_of_torch_arithmetic():
+    # color/contrast evaluate in float32 with OpenCV and redo only values near an integer with
+    # the float64 emulation of torch's fused multiply-adds (checked against torchvision 0.29.1
+    # by benchmarks/augstatic_policies.py --peer=torchvision); here: fast == emulation on 1M
+    # random colours plus every gray level.
+    rng = np.random.default_rng(10)
+    pixels = np.concatenate([rng.integers(0, 256, (1 << 20, 3)),
+                             np.repeat(np.arange(256), 3).reshape(256, 3)]).astype(np.uint8)
+    image = pixels.reshape(-1, 256, 3)
+    exact_gray = np.floor(F._gray_exact(pixels)).reshape(image.shape[:2])
+    np.testing.assert_array_equal(F._gray_floor(image), exact_gray)
+    for factor in (0.01, 0.1, 0.5, 0.73, 1.27, 1.99):
+        blended = F._blend_exact(pixels, factor, np.repeat(exact_gray.reshape(-1, 1), 3, axis=1))
+        expected = np.clip(blended, 0, 255).astype(np.uint8).reshape(image.shape)
+        np.testing.assert_array_equal(F.color(image, factor), expected)
+
+
 def test_augmix_is_the_truncated_weighted_mix_of_its_chains():
     image = np.random.default_rng(4).integers(0, 256, (24, 28, 3), dtype=np.uint8)
     policy = augstatic.create("AugMix")
