@@ -24,7 +24,7 @@ AugMix with their defaults.
 
     python benchmarks/augstatic_policies.py [--peer keras|torchvision] [--rounds 9]
 
-Writes benchmarks/results/augstatic_policies_<peer>.md (and .json).
+Writes benchmarks/results/augstatic_policies.<peer>.md (and .json).
 """
 
 import os
@@ -259,7 +259,7 @@ def main(argv=None) -> int:
     table = render(rows, args)
     print()
     print(table)
-    out = pathlib.Path(args.out or RESULTS / f"augstatic_policies_{args.peer}.md")
+    out = pathlib.Path(args.out or RESULTS / f"augstatic_policies.{args.peer}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(table)
     out.with_suffix(".json").write_text(json.dumps({"rows": rows, "environment": environment(args)},

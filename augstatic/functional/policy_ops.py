@@ -9,6 +9,7 @@ so do these, through exact 256-entry lookup tables where the op is a per-value m
 from __future__ import annotations
 
 import math
+import threading
 
 import cv2
 import numpy as np
@@ -17,6 +18,24 @@ _F32 = np.float32
 _LEVELS = np.arange(256, dtype=np.float32)
 # torchvision's luma weights (_rgb_to_grayscale_image), not OpenCV's 0.299.
 _LUMA = (_F32(0.2989), _F32(0.587), _F32(0.114))
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(slot: int, shape: tuple) -> np.ndarray:
+    """A float32 buffer of `shape` reused per thread: allocating large temporaries costs more
+    than the arithmetic of these ops (fresh pages on every call); tf.data may call from many
+    threads, hence one set per thread."""
+    buffers = getattr(_SCRATCH, "buffers", None)
+    if buffers is None:
+        buffers = _SCRATCH.buffers = {}
+    key = (slot, shape)
+    if key not in buffers:
+        if len(buffers) > 16:  # many image sizes: keep memory bounded
+            buffers.clear()
+        buffers[key] = np.empty(shape, np.float32)
+    return buffers[key]
 
 
 def _lut(image: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -38,10 +57,16 @@ _NEAR = np.float32(1e-4)
 _LUMA_ROW = np.array([_LUMA], np.float32)
 
 
-def _near_integer(values: np.ndarray, floored: np.ndarray) -> np.ndarray:
-    """Flat indices where `values` lies within _NEAR of an integer (floored = floor(values))."""
-    frac = values - floored
-    return np.flatnonzero((frac < _NEAR) | (frac > np.float32(1.0) - _NEAR))
+def _near_integer(values: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """Flat indices where `values` lies within _NEAR of an integer.
+
+    `scratch`: a float32 buffer of the same shape to overwrite. Large temporaries cost more
+    than the arithmetic here (fresh pages from the allocator on every call), so the callers
+    reuse their buffers.
+    """
+    distance = np.rint(values, out=scratch)
+    np.subtract(values, distance, out=distance)
+    return np.flatnonzero(np.abs(distance, out=distance) < _NEAR)
 
 
 def _gray_exact(rgb: np.ndarray) -> np.ndarray:
@@ -59,10 +84,11 @@ def _gray_floor(image: np.ndarray, as_float: np.ndarray | None = None) -> np.nda
     One OpenCV colour transform, then the few pixels near an integer redone exactly.
     """
     if as_float is None:
-        as_float = image.astype(np.float32)
+        as_float = _scratch(0, image.shape)
+        as_float[...] = image
     gray = cv2.transform(as_float, _LUMA_ROW).reshape(image.shape[:2])
-    floored = np.floor(gray)
-    suspects = _near_integer(gray, floored)
+    suspects = _near_integer(gray)
+    floored = np.floor(gray, out=gray)
     if suspects.size:
         exact = _gray_exact(image.reshape(-1, 3)[suspects])
         floored.reshape(-1)[suspects] = np.floor(exact)
@@ -104,18 +130,19 @@ def color(image: np.ndarray, factor: float) -> np.ndarray:
     """Blend with the floored gray image (adjust_saturation); one channel is returned as is."""
     if _channels(image) != 3:
         return image.copy()
-    as_float = image.astype(np.float32)
+    as_float = _scratch(0, image.shape)
+    as_float[...] = image
     gray = _gray_floor(image, as_float)
-    out = as_float
-    out *= _F32(factor)
-    out += (gray * _F32(1.0 - factor))[:, :, None]
-    floored = np.floor(out)
-    suspects = _near_integer(out, floored)
-    if suspects.size:  # redo the few values near an integer exactly (torch fuses the add)
-        pixels = suspects // 3
-        out.reshape(-1)[suspects] = _blend_exact(image.reshape(-1)[suspects], factor,
-                                                 gray.reshape(-1)[pixels])
-    return _truncate(out)
+    shifted = cv2.cvtColor(gray * _F32(1.0 - factor), cv2.COLOR_GRAY2RGB,
+                           dst=_scratch(1, image.shape))
+    out = cv2.scaleAdd(as_float, float(_F32(factor)), shifted, dst=shifted)
+    suspects = _near_integer(out, scratch=as_float)
+    # Saturating round of out - 0.5 is trunc(clamp(out)) away from integers (one OpenCV pass).
+    result = cv2.addWeighted(out, 1.0, out, 0.0, -0.5, dtype=cv2.CV_8U).reshape(image.shape)
+    if suspects.size:  # redo the values near an integer exactly (torch fuses the add)
+        exact = _blend_exact(image.reshape(-1)[suspects], factor, gray.reshape(-1)[suspects // 3])
+        result.reshape(-1)[suspects] = _truncate(exact)
+    return result
 
 
 # adjust_sharpness's smoothing kernel: 1s around a 5 in the middle, normalised.
