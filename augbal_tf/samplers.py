@@ -1,0 +1,148 @@
+"""Online re-sampling: per-epoch index streams over the training split, and a tf.data view of them.
+
+Class-balanced and square-root sampling (Kang et al. 2020; Mahajan et al. 2018)
+draw each epoch's len(labels) indices with replacement, example i with
+probability proportional to q_{y_i} / n_{y_i}: q_c = 1 gives every class the
+same expected count, q_c = sqrt(n_c) counts proportional to sqrt(n_c). The
+draws depend on (seed, epoch) only, so a resumed run sees the same order, and
+the dataset indexes the split instead of holding duplicated copies.
+
+Deferred re-sampling (DRS, Cao et al. 2019) is plain sampling before epoch K
+and class-weighted sampling from K on: `deferred_class_weights` gives the
+weights (None before K), `epoch_indices(..., class_weights=...)` draws them.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from augbal_tf import losses
+
+SAMPLERS = ("none", "class_balanced", "square_root")
+# A random stream of its own, apart from input_pipeline's shuffle (0) and dropout (1) streams.
+SAMPLER_STREAM = 2
+
+
+def _labels(labels) -> np.ndarray:
+    array = np.asarray(labels)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-D array, got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.integer) or array.min() < 0:
+        raise ValueError(f"labels must be int class indices >= 0, got dtype {array.dtype}, "
+                         f"min {array.min()}")
+    return array.astype(np.int64)
+
+
+def class_sampling_weights(counts, mode: str) -> np.ndarray:
+    """Per-class weight q_c / n_c of one example of class c (float64 [C]), for `mode` in SAMPLERS."""
+    if mode not in SAMPLERS:
+        raise ValueError(f"sampler {mode!r} is not valid; allowed: {', '.join(SAMPLERS)}")
+    counts = np.asarray(counts, dtype=np.float64)
+    present = counts > 0
+    weights = np.zeros_like(counts)
+    if mode == "none":
+        weights[present] = 1.0
+    elif mode == "class_balanced":
+        weights[present] = 1.0 / counts[present]
+    else:
+        weights[present] = 1.0 / np.sqrt(counts[present])
+    return weights
+
+
+def sampler_weights(labels, mode: str, class_weights=None) -> np.ndarray:
+    """Per-example sampling probabilities (float64 [N], summing to 1).
+
+    Args:
+      labels: int [N] training labels.
+      mode: `none` (uniform), `class_balanced` (each class 1/C of the draws in
+        expectation, over the classes present) or `square_root` (class c's share
+        proportional to sqrt(n_c)).
+      class_weights: optional per-class weights [C] replacing `mode`'s (an example
+        of class c gets class_weights[c]); DRS passes `deferred_class_weights`.
+
+    Raises:
+      ValueError: on bad labels, an unknown mode, or negative/non-finite class weights.
+    """
+    labels = _labels(labels)
+    counts = np.bincount(labels)
+    if class_weights is None:
+        per_class = class_sampling_weights(counts, mode)
+    else:
+        if mode not in SAMPLERS:
+            raise ValueError(f"sampler {mode!r} is not valid; allowed: {', '.join(SAMPLERS)}")
+        per_class = np.asarray(class_weights, dtype=np.float64)
+        if per_class.ndim != 1 or per_class.size < counts.size:
+            raise ValueError(f"class_weights must be 1-D with one entry per class (>= {counts.size}), "
+                             f"got shape {per_class.shape}")
+        if not np.isfinite(per_class).all() or (per_class < 0).any():
+            raise ValueError(f"class_weights must be finite and >= 0, got {per_class.tolist()}")
+    weights = per_class[labels]
+    if weights.sum() <= 0:
+        raise ValueError("class_weights give every training example weight 0")
+    return weights / weights.sum()
+
+
+def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
+    """The sampler's generator for (seed, epoch): independent of every other epoch and stream."""
+    return np.random.default_rng(np.random.SeedSequence([seed, epoch, SAMPLER_STREAM]))
+
+
+def epoch_indices(labels, mode: str, seed: int, epoch: int, class_weights=None) -> np.ndarray:
+    """The training indices of one epoch: int64 [len(labels)], a function of (seed, epoch) only.
+
+    `none` (without class_weights) is a permutation (each example once); the other modes
+    draw with replacement from `sampler_weights`.
+
+    Raises:
+      ValueError: as `sampler_weights`, or on a negative epoch.
+    """
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, got {epoch}")
+    labels = _labels(labels)
+    rng = epoch_rng(seed, epoch)
+    if mode == "none" and class_weights is None:
+        return rng.permutation(labels.size).astype(np.int64)
+    probabilities = sampler_weights(labels, mode, class_weights)
+    return rng.choice(labels.size, size=labels.size, replace=True, p=probabilities).astype(np.int64)
+
+
+def deferred_class_weights(epoch: int, start_epoch: int, counts, beta: float = 0.9999) -> np.ndarray | None:
+    """DRS's per-class sampling weights: None before `start_epoch` (0-based), CB weights from it on.
+
+    The same schedule and weights as `losses.drw_weights` (kaidic/LDAM-DRW's
+    `Resample` rule feeds those weights to its sampler).
+    """
+    return losses.drw_weights(epoch, start_epoch, counts, beta)
+
+
+def elements(dataset: tf.data.Dataset) -> tuple[tf.Tensor, ...]:
+    """Every element of a finite dataset, stacked into tensors (one pass; e.g. encoded JPEG bytes + labels)."""
+    batches = list(dataset.batch(4096).as_numpy_iterator())
+    if not batches:
+        raise ValueError("the dataset is empty")
+    return tuple(tf.constant(np.concatenate(parts)) for parts in zip(*batches))
+
+
+def indexed_dataset(tensors: tuple, indices) -> tf.data.Dataset:
+    """Elements `tensors[k][i]` for i in `indices`, in that order, gathered lazily.
+
+    No copy is made per draw: each element is a `tf.gather` into `tensors`, held once
+    (keep them small: the encoded images, decoded after this).
+
+    Args:
+      tensors: tensors (or arrays) sharing their first dimension, e.g. `elements(encoded)`.
+      indices: int [M] indices into that dimension, e.g. `epoch_indices(...)`.
+    """
+    tensors = tuple(tf.convert_to_tensor(tensor) for tensor in tensors)
+    size = int(tensors[0].shape[0])
+    indices = np.asarray(indices, dtype=np.int64)
+    if indices.ndim != 1 or (indices.size and (indices.min() < 0 or indices.max() >= size)):
+        raise ValueError(f"indices must be 1-D in [0, {size}), got shape {indices.shape}")
+    return tf.data.Dataset.from_tensor_slices(indices).map(
+        lambda index: tuple(tf.gather(tensor, index) for tensor in tensors),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def resampled_epoch(tensors: tuple, labels, mode: str, seed: int, epoch: int,
+                    class_weights=None) -> tf.data.Dataset:
+    """`indexed_dataset` over `epoch_indices(labels, mode, seed, epoch, class_weights)`."""
+    return indexed_dataset(tensors, epoch_indices(labels, mode, seed, epoch, class_weights))
