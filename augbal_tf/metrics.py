@@ -8,9 +8,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# Liu et al. 2019 (OLTR): many-shot > 100 training images, medium 20-100, few < 20.
+MANY_SHOT_THRESHOLD, FEW_SHOT_THRESHOLD = 100, 20
+# The largest class of CIFAR-100-LT (IF 100), the smallest benchmark the split is
+# reported on; thresholds shrink in proportion on datasets whose largest class is smaller.
+SHOT_REFERENCE_MAX = 500
+ECE_BINS = 15
+
 
 def classification_metrics(y_true, y_pred, class_names: Sequence[str],
-                           probabilities=None) -> dict:
+                           probabilities=None, train_counts=None,
+                           many_threshold: float = MANY_SHOT_THRESHOLD,
+                           few_threshold: float = FEW_SHOT_THRESHOLD) -> dict:
     """Computes the per-split metrics object.
 
     Precision of a class never predicted and recall of a class absent from
@@ -22,14 +31,21 @@ def classification_metrics(y_true, y_pred, class_names: Sequence[str],
       y_pred: predicted int labels [N], same range.
       class_names: class names in label order (at least two, unique).
       probabilities: optional float [N, len(class_names)] class probabilities;
-        with two classes they give `roc_auc` (class 1 is the positive class).
+        with two classes they give `roc_auc` (class 1 is the positive class);
+        with any number, `expected_calibration_error`.
+      train_counts: optional per-class training counts [len(class_names)] of
+        the split the model was trained on; they give `shot_accuracy`.
+      many_threshold, few_threshold: `shot_accuracy`'s thresholds before
+        scaling (see `shot_thresholds`).
 
     Returns:
       A JSON-able dict: `num_examples`, `accuracy`, `balanced_accuracy`,
       `macro_f1`, `per_class` {name: {precision, recall, f1, support}},
       `confusion_matrix` (list of lists, rows = true class, columns =
-      predicted class) and `roc_auc` (float; None without probabilities, with
-      more than two classes, or when `y_true` holds only one class).
+      predicted class), `roc_auc` (float; None without probabilities, with
+      more than two classes, or when `y_true` holds only one class),
+      `expected_calibration_error` (None without probabilities) and
+      `shot_accuracy` (None without train_counts; else `shot_accuracy()`'s dict).
 
     Raises:
       ValueError: on empty or mismatched inputs, labels out of range, or
@@ -56,11 +72,15 @@ def classification_metrics(y_true, y_pred, class_names: Sequence[str],
     recall = _safe_divide(correct, support)
     f1 = _safe_divide(2 * precision * recall, precision + recall)
 
-    roc_auc = None
+    roc_auc = ece = None
     if probabilities is not None:
         probabilities = _probabilities(probabilities, y_true.shape[0], num_classes)
         if num_classes == 2:
             roc_auc = binary_roc_auc(y_true == 1, probabilities[:, 1])
+        ece = expected_calibration_error(y_true, probabilities)
+    shots = None
+    if train_counts is not None:
+        shots = shot_accuracy(recall, support, train_counts, many_threshold, few_threshold)
 
     return {
         "num_examples": int(y_true.size),
@@ -74,7 +94,108 @@ def classification_metrics(y_true, y_pred, class_names: Sequence[str],
         },
         "confusion_matrix": confusion.tolist(),
         "roc_auc": roc_auc,
+        "expected_calibration_error": ece,
+        "shot_accuracy": shots,
     }
+
+
+def shot_thresholds(train_counts, many_threshold: float = MANY_SHOT_THRESHOLD,
+                    few_threshold: float = FEW_SHOT_THRESHOLD,
+                    reference_max: float = SHOT_REFERENCE_MAX) -> tuple[float, float]:
+    """(many, few) thresholds scaled to a dataset: times min(1, max(train_counts) / reference_max).
+
+    The literature's thresholds (> 100 many, < 20 few) assume a head class of at
+    least 500 images (CIFAR-100-LT; ImageNet-LT 1280, Places-LT 4980). On a smaller
+    dataset every class would be "few"; scaling both thresholds by n_max / 500 keeps
+    the split at the same fractions of the head class. Datasets with n_max >= 500
+    use the thresholds unchanged.
+
+    Raises:
+      ValueError: unless 0 <= few_threshold <= many_threshold and reference_max > 0.
+    """
+    if not 0 <= few_threshold <= many_threshold:
+        raise ValueError(f"shot thresholds need 0 <= few_threshold <= many_threshold, got "
+                         f"few_threshold={few_threshold!r}, many_threshold={many_threshold!r}")
+    if not reference_max > 0:
+        raise ValueError(f"reference_max must be > 0, got {reference_max!r}")
+    largest = float(np.max(np.asarray(train_counts, dtype=np.float64)))
+    scale = min(1.0, largest / reference_max)
+    return float(many_threshold * scale), float(few_threshold * scale)
+
+
+def shot_accuracy(recall, support, train_counts, many_threshold: float = MANY_SHOT_THRESHOLD,
+                  few_threshold: float = FEW_SHOT_THRESHOLD,
+                  reference_max: float = SHOT_REFERENCE_MAX) -> dict:
+    """Many/medium/few-shot accuracy: mean per-class recall over each group (as OLTR's `shot_acc`).
+
+    A class is many-shot when its training count > many, few-shot when < few, else
+    medium, with the thresholds of `shot_thresholds`. Classes absent from the
+    evaluated split (support 0) are left out of the means.
+
+    Args:
+      recall: per-class recall [C] on the evaluated split.
+      support: per-class example counts [C] of the evaluated split.
+      train_counts: per-class training counts [C].
+
+    Returns:
+      {"many", "medium", "few"}: mean recall or None for an empty group;
+      "many_classes"/"medium_classes"/"few_classes": class indices of each group;
+      "many_threshold", "few_threshold": the thresholds used (after scaling).
+
+    Raises:
+      ValueError: on train_counts of the wrong length or negative, or bad thresholds.
+    """
+    recall, support = np.asarray(recall, np.float64), np.asarray(support)
+    counts = np.asarray(train_counts, dtype=np.float64)
+    if counts.shape != recall.shape:
+        raise ValueError(f"train_counts must have one entry per class ({recall.shape[0]}), got shape "
+                         f"{counts.shape}")
+    if not np.isfinite(counts).all() or (counts < 0).any():
+        raise ValueError(f"train_counts must be finite and >= 0, got {counts.tolist()}")
+    many, few = shot_thresholds(counts, many_threshold, few_threshold, reference_max)
+    groups = {"many": counts > many, "few": counts < few}
+    groups["medium"] = ~groups["many"] & ~groups["few"]
+    result = {}
+    for name in ("many", "medium", "few"):
+        members = groups[name] & (support > 0)
+        result[name] = float(recall[members].mean()) if members.any() else None
+        result[f"{name}_classes"] = np.flatnonzero(groups[name]).tolist()
+    result.update(many_threshold=many, few_threshold=few)
+    return result
+
+
+def expected_calibration_error(y_true, probabilities, num_bins: int = ECE_BINS) -> float:
+    """ECE of the top-1 confidence over `num_bins` equal-width bins (Guo et al. 2017).
+
+    sum over bins b of |B_b| / N * |accuracy(B_b) - mean confidence(B_b)|, bin b
+    holding confidences in (b/num_bins, (b+1)/num_bins] (the first bin also takes 0).
+    The predicted class is the argmax of `probabilities` (first on ties).
+
+    Args:
+      y_true: int labels [N].
+      probabilities: float [N, C] class probabilities.
+      num_bins: >= 1.
+
+    Raises:
+      ValueError: on mismatched shapes, non-finite probabilities or num_bins < 1.
+    """
+    if num_bins < 1:
+        raise ValueError(f"num_bins must be >= 1, got {num_bins}")
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    y_true = np.asarray(y_true)
+    if probabilities.ndim != 2 or probabilities.shape[0] != y_true.shape[0] or y_true.size == 0:
+        raise ValueError(f"probabilities must be [N, C] with N = len(y_true) = {y_true.shape[0]} > 0, "
+                         f"got shape {probabilities.shape}")
+    if not np.isfinite(probabilities).all():
+        raise ValueError("probabilities hold NaN or infinite values")
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == y_true
+    bins = np.clip(np.ceil(confidence * num_bins).astype(np.int64) - 1, 0, num_bins - 1)
+    total = 0.0
+    for b in np.unique(bins):
+        members = bins == b
+        total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
+    return float(total / y_true.size)
 
 
 def binary_roc_auc(is_positive, scores) -> float | None:
