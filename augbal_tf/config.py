@@ -1,7 +1,10 @@
-"""`TrainConfig`: every training and dataset setting of one run, validated once.
+"""`TrainConfig`: every setting of one training run, validated once.
 
-Field names equal flag names (`augbal_tf.flags`). Library code takes a
-`TrainConfig`; only entry points read `FLAGS` (through `from_flags`).
+The dataset variant is one nested `VariantConfig` (`config.data`), declared in
+the builder package; the training fields are declared here. Flag names equal
+field names (`augbal_tf.flags` generates the data flags from the variant's
+fields), except `--sampling`, the flag of the variant's `strategy`. Library
+code takes a `TrainConfig`; only entry points read `FLAGS` (through `from_flags`).
 """
 
 import dataclasses
@@ -11,17 +14,28 @@ import math
 import os
 from typing import Any
 
-SAMPLING_STRATEGIES = ("balanced", "unbalanced", "undersample", "oversample_random", "oversample_augment")
+from augbal_datasets.augbal import config as data_config
+
+VariantConfig = data_config.VariantConfig
+
 DISTRIBUTION_STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 SELECTIONS = ("validation", "test")
 CLASS_WEIGHTS = ("none", "balanced")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SOURCES = ("manual", "sample")
 
 # Fields that do not change what a run computes: excluded from the flags hash.
 UNHASHED_FIELDS = ("overwrite", "cpu_devices")
 # ResNet downsamples by 32: smaller inputs leave no spatial extent for the last stage.
 MIN_IMAGE_SIZE = 32
+
+
+def data_flag_name(field: dataclasses.Field) -> str:
+    """The flag of a `VariantConfig` field (its name unless the field declares an alias)."""
+    return field.metadata.get("flag") or field.name
+
+
+# Flag name -> VariantConfig field name, for every data flag.
+DATA_FLAGS = {data_flag_name(field): field.name for field in data_config.FIELDS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,24 +45,11 @@ class TrainConfig:
     # Run.
     overwrite: bool = False
     export: bool = True
-    # Dataset (the builder's config fields; `sampling` is the builder's `strategy`).
+    # Where the dataset lives (not part of the variant: the same variant may sit anywhere).
     data_dir: str | None = None
     manual_dir: str | None = None
-    source: str = "sample"
-    classes: tuple[str, ...] = ()
-    minority: tuple[str, ...] = ()
-    imbalance_ratio: float | None = None
-    sampling: str = "unbalanced"
-    augmentation: tuple[str, ...] = ()
-    augmentation_params: str = "{}"
-    compound: bool = False
-    train_per_class: int | None = None
-    test_per_class: int | None = None
-    validation_per_class: int | float = 0.1
-    store_size: int | None = None
-    encoding: str = "png"
-    data_seed: int = 0
-    skip_corrupt: bool = False
+    # The dataset variant.
+    data: VariantConfig = dataclasses.field(default_factory=VariantConfig)
     # Model.
     model: str = "resnet18"
     image_size: int = 224
@@ -76,7 +77,33 @@ class TrainConfig:
     deterministic: bool = True
 
     def __post_init__(self):
-        validate(self)
+        _validate(self)
+
+
+def _split_fields(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(variant fields, training fields) of flat keyword arguments (flag names accepted)."""
+    data, train = {}, {}
+    for key, value in fields.items():
+        name = DATA_FLAGS.get(key, key)
+        if name in data_config.FIELD_NAMES:
+            data[name] = value
+        else:
+            train[key] = value
+    return data, train
+
+
+def make(**fields: Any) -> TrainConfig:
+    """A TrainConfig from flat fields: variant fields (or their flag names) go to `data`."""
+    data, train = _split_fields(fields)
+    return TrainConfig(data=VariantConfig(**data), **train)
+
+
+def replace(config: TrainConfig, **fields: Any) -> TrainConfig:
+    """`config` with flat fields replaced (variant fields routed to `data`; validated again)."""
+    data, train = _split_fields(fields)
+    if data:
+        train["data"] = dataclasses.replace(config.data, **data)
+    return dataclasses.replace(config, **train)
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -89,46 +116,43 @@ def _check_positive(name: str, value: Any, minimum: float = 1) -> None:
         raise ValueError(f"--{name}={value!r} is not valid; must be a number >= {minimum}")
 
 
-def validate(config: TrainConfig) -> None:
-    """Checks every field; raises ValueError naming the flag, its value and what is allowed."""
-    _check_choice("sampling", config.sampling, SAMPLING_STRATEGIES)
+def _validate(config: TrainConfig) -> None:
+    """Checks every training field (the variant checked itself); raises ValueError naming the flag."""
+    if not isinstance(config.data, VariantConfig):
+        raise ValueError(f"data must be a VariantConfig, got {type(config.data).__name__}")
     _check_choice("distribution_strategy", config.distribution_strategy, DISTRIBUTION_STRATEGIES)
     _check_choice("selection", config.selection, SELECTIONS)
     _check_choice("class_weight", config.class_weight, CLASS_WEIGHTS)
     _check_choice("optimizer", config.optimizer, OPTIMIZERS)
-    _check_choice("encoding", config.encoding, ("png", "jpeg"))
-    if config.source not in SOURCES and not config.source.startswith("tfds:"):
-        raise ValueError(f"--source={config.source!r} is not valid; allowed: manual, sample, tfds:<name>")
-    if config.source == "manual" and not config.manual_dir:
-        raise ValueError("--source=manual needs --manual_dir (the folder of the source images)")
+    if config.data.source == "manual" and not config.manual_dir:
+        raise ValueError("--source=manual (the default) needs --manual_dir, the folder of your images; "
+                         "use --source=sample for the embedded sample")
     for name in ("epochs", "batch_size", "head_width"):
         _check_positive(name, getattr(config, name))
     _check_positive("image_size", config.image_size, MIN_IMAGE_SIZE)
-    for name in ("patience", "cpu_devices", "log_images", "data_seed", "seed"):
+    for name in ("patience", "cpu_devices", "log_images", "seed"):
         _check_positive(name, getattr(config, name), 0)
     if not 0.0 <= config.dropout < 1.0:
         raise ValueError(f"--dropout={config.dropout!r} is not valid; must be in [0, 1)")
     if not (config.learning_rate > 0 and math.isfinite(config.learning_rate)):
         raise ValueError(f"--learning_rate={config.learning_rate!r} is not valid; must be > 0")
-    if config.imbalance_ratio is not None and not config.imbalance_ratio >= 1:
-        raise ValueError(f"--imbalance_ratio={config.imbalance_ratio!r} is not valid; must be >= 1 or unset")
-    if config.selection == "validation" and config.validation_per_class == 0:
+    if config.selection == "validation" and config.data.validation_per_class == 0:
         raise ValueError("--selection=validation needs a validation split, but --validation_per_class=0; "
                          "set --validation_per_class > 0 or --selection=test")
     if config.jit_compile and config.deterministic:
         raise ValueError("--jit_compile needs --nodeterministic: XLA has no deterministic MaxPool gradient, "
                          "so op determinism makes the compiled training step fail")
-    try:
-        params = json.loads(config.augmentation_params)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"--augmentation_params={config.augmentation_params!r} is not valid JSON: {error}")
-    if not isinstance(params, dict):
-        raise ValueError(f"--augmentation_params={config.augmentation_params!r} must be a JSON object")
-    if config.sampling == "oversample_augment" and not config.augmentation:
-        raise ValueError("--sampling=oversample_augment needs --augmentation (one or more transform names)")
 
 
-def _parse_count(name: str, text: str | None, allow_fraction: bool) -> int | float | None:
+def default_data_dir() -> str:
+    """`$AUGBAL_WORKSPACE/tfds`, with AUGBAL_WORKSPACE defaulting to ~/augbal_workspace."""
+    workspace = os.environ.get("AUGBAL_WORKSPACE") or os.path.join("~", "augbal_workspace")
+    return os.path.join(os.path.expanduser(workspace), "tfds")
+
+
+# --- flags <-> fields -------------------------------------------------------------------------
+
+def _parse_count(flag: str, text: str | None, allow_fraction: bool) -> int | float | None:
     """Parses an int count (or a fraction in (0, 1) when allowed) from a flag string."""
     if text is None or text == "":
         return None
@@ -141,70 +165,93 @@ def _parse_count(name: str, text: str | None, allow_fraction: bool) -> int | flo
     if allow_fraction and 0 < value < 1:
         return value
     allowed = "an int >= 0 or a fraction in (0, 1)" if allow_fraction else "an int >= 0"
-    raise ValueError(f"--{name}={text!r} is not valid; must be {allowed}")
+    raise ValueError(f"--{flag}={text!r} is not valid; must be {allowed}")
 
 
-def default_data_dir() -> str:
-    """`$AUGBAL_WORKSPACE/tfds`, with AUGBAL_WORKSPACE defaulting to ~/augbal_workspace."""
-    workspace = os.environ.get("AUGBAL_WORKSPACE") or os.path.join("~", "augbal_workspace")
-    return os.path.join(os.path.expanduser(workspace), "tfds")
+def data_value_from_flag(field: dataclasses.Field, value: Any) -> Any:
+    """The `VariantConfig` value of a data flag's parsed value (by the field's declared kind)."""
+    kind, flag = field.metadata["kind"], data_flag_name(field)
+    if kind in ("list", "names"):
+        items = tuple(item.strip() for item in value or () if item.strip())
+        if not items:
+            return None
+        # One augmentation name is a plain name; several are a policy.
+        return items[0] if kind == "names" and len(items) == 1 else items
+    if kind == "count":
+        return _parse_count(flag, value, allow_fraction=False)
+    if kind == "fraction":
+        parsed = _parse_count(flag, value, allow_fraction=True)
+        return 0 if parsed is None else parsed
+    if kind == "json":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"--{flag}={value!r} is not valid JSON: {error}") from None
+    return value
+
+
+def data_value_to_flag(field: dataclasses.Field, value: Any) -> Any:
+    """The flag spelling of a `VariantConfig` value (inverse of `data_value_from_flag`)."""
+    kind = field.metadata["kind"]
+    if kind in ("list", "names"):
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else list(value)
+    if kind == "json":
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def variant_from_flags(flag_values) -> VariantConfig:
+    """The dataset variant of parsed absl flag values (the data flags only).
+
+    Raises:
+      ValueError: naming the field and, where it differs, its flag.
+    """
+    data = {field.name: data_value_from_flag(field, flag_values[data_flag_name(field)].value)
+            for field in data_config.FIELDS}
+    if flag_values["manual_dir"].value and not flag_values["source"].present:
+        data["source"] = "manual"  # A folder of one's own images is what --manual_dir means.
+    try:
+        return VariantConfig(**data)
+    except ValueError as error:
+        # The variant names its field; say which flag that is where the names differ.
+        aliases = "; ".join(f"--{flag} sets {name}" for flag, name in DATA_FLAGS.items()
+                            if flag != name and name in str(error))
+        raise ValueError(f"dataset flags: {error}" + (f" ({aliases})" if aliases else "")) from None
+
+
+def data_dir_from_flags(flag_values) -> str:
+    """--data_dir with ~ expanded (absl does not), or the workspace default."""
+    return os.path.expanduser(flag_values["data_dir"].value) if flag_values["data_dir"].value else default_data_dir()
 
 
 def from_flags(flag_values) -> TrainConfig:
-    """Builds a validated TrainConfig from parsed absl flag values (e.g. `flags.FLAGS`)."""
-    values = {}
-    for field in dataclasses.fields(TrainConfig):
-        value = flag_values[field.name].value
-        if isinstance(value, list):
-            value = tuple(item.strip() for item in value if item.strip())
-        values[field.name] = value
-    values["train_per_class"] = _parse_count("train_per_class", values["train_per_class"], False)
-    values["test_per_class"] = _parse_count("test_per_class", values["test_per_class"], False)
-    validation = _parse_count("validation_per_class", values["validation_per_class"], True)
-    values["validation_per_class"] = 0 if validation is None else validation
-    # Flagfiles may say ~/...; absl does not expand it.
-    values["data_dir"] = os.path.expanduser(values["data_dir"]) if values["data_dir"] else default_data_dir()
+    """Builds a validated TrainConfig from parsed absl flag values (e.g. `flags.FLAGS`).
+
+    Raises:
+      ValueError: naming the flag, its value and what is allowed.
+    """
+    variant = variant_from_flags(flag_values)
+    values = {field.name: flag_values[field.name].value for field in dataclasses.fields(TrainConfig)
+              if field.name != "data"}
+    values["data_dir"] = data_dir_from_flags(flag_values)
     if values["manual_dir"]:
         values["manual_dir"] = os.path.expanduser(values["manual_dir"])
-    return TrainConfig(**values)
-
-
-def _minority_value(minority: tuple[str, ...]) -> str | list[str] | None:
-    if not minority:
-        return None
-    return minority[0] if len(minority) == 1 else list(minority)
-
-
-def dataset_config(config: TrainConfig) -> dict[str, Any]:
-    """The augbal builder config dict (`prepare.prepare_variant`) of a training config."""
-    augmentation = list(config.augmentation)
-    if not augmentation:
-        augmentation = None
-    elif len(augmentation) == 1:
-        augmentation = augmentation[0]  # One name; a list is a policy (one transform per image).
-    return {
-        "source": config.source,
-        "classes": list(config.classes) or None,
-        "minority": _minority_value(config.minority),
-        "imbalance_ratio": config.imbalance_ratio,
-        "train_per_class": config.train_per_class,
-        "test_per_class": config.test_per_class,
-        "validation_per_class": config.validation_per_class,
-        "strategy": config.sampling,
-        "augmentation": augmentation,
-        "augmentation_params": json.loads(config.augmentation_params),
-        "compound": config.compound,
-        "store_size": config.store_size,
-        "encoding": config.encoding,
-        "data_seed": config.data_seed,
-        "skip_corrupt": config.skip_corrupt,
-    }
+    return TrainConfig(data=variant, **values)
 
 
 def to_dict(config: TrainConfig) -> dict[str, Any]:
-    """JSON-able dict of every field (tuples become lists)."""
-    return {key: list(value) if isinstance(value, tuple) else value
-            for key, value in dataclasses.asdict(config).items()}
+    """Every setting as a flat JSON-able dict keyed by flag name (what run.json records)."""
+    out = {}
+    for field in dataclasses.fields(TrainConfig):
+        if field.name == "data":
+            for data_field in data_config.FIELDS:
+                out[data_flag_name(data_field)] = data_value_to_flag(
+                    data_field, getattr(config.data, data_field.name))
+        else:
+            out[field.name] = getattr(config, field.name)
+    return out
 
 
 def flags_hash(config: TrainConfig) -> str:

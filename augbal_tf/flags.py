@@ -2,40 +2,52 @@
 
 All flags are optional with defaults, so any module imports cleanly in tests;
 `augbal_tf.config.from_flags` turns them into a validated `TrainConfig`.
-Flag names equal `TrainConfig` field names (and the builder's config fields,
-except `--sampling`, which is the builder's `strategy`).
+Flag names equal `TrainConfig` field names; the dataset flags are generated from
+the fields of the builder's `VariantConfig` (names, defaults, help), where
+`--sampling` is the flag of the field `strategy` (the one alias).
 """
 
 from absl import flags
+
+from augbal_datasets.augbal import config as data_config
+from augbal_tf import config as config_lib
 
 # --- run and workspace ---
 flags.DEFINE_string("workdir", None, "Output folder of the run (required by the train command).")
 flags.DEFINE_bool("overwrite", False, "Delete a finished or differing workdir and start fresh.")
 flags.DEFINE_bool("export", True, "Export the best model as a SavedModel under workdir/export.")
 
-# --- dataset (the augbal builder's config fields) ---
+# --- dataset ---
 flags.DEFINE_string("data_dir", None,
                     "tfds data folder; default $AUGBAL_WORKSPACE/tfds (AUGBAL_WORKSPACE "
                     "defaults to ~/augbal_workspace).")
-flags.DEFINE_string("manual_dir", None, "Folder of the source images when --source=manual.")
-flags.DEFINE_string("source", "sample", "Image source: manual, sample or tfds:<name>.")
-flags.DEFINE_list("classes", [], "Classes to keep, comma-separated (empty: all classes of the source).")
-flags.DEFINE_list("minority", [], "Minority class(es), comma-separated (empty: builder default).")
-flags.DEFINE_float("imbalance_ratio", None, "Majority:minority ratio of the cut (unset: no cut).")
-flags.DEFINE_string("sampling", "unbalanced",
-                    "Builder strategy: balanced, unbalanced, undersample, oversample_random, "
-                    "oversample_augment.")
-flags.DEFINE_list("augmentation", [], "Augmentation name(s) for oversample_augment, comma-separated.")
-flags.DEFINE_string("augmentation_params", "{}", "JSON dict of augmentation parameters.")
-flags.DEFINE_bool("compound", False, "Augment generated images again (the original's behaviour).")
-flags.DEFINE_string("train_per_class", None, "Train images per class: int, or unset for all.")
-flags.DEFINE_string("test_per_class", None, "Test images per class: int, or unset for all.")
-flags.DEFINE_string("validation_per_class", "0.1",
-                    "Validation images per class carved from train: int, a fraction in (0, 1), or 0.")
-flags.DEFINE_integer("store_size", None, "Side of the stored images in pixels (unset: source size).")
-flags.DEFINE_enum("encoding", "png", ["png", "jpeg"], "Encoding of the stored images.")
-flags.DEFINE_integer("data_seed", 0, "Seed of the dataset variant (cut, resampling, augmentation).")
-flags.DEFINE_bool("skip_corrupt", False, "Skip unreadable source images instead of failing.")
+flags.DEFINE_string("manual_dir", None,
+                    "Folder of your own images (the builder's layouts); implies --source=manual.")
+
+
+def _define_data_flag(field) -> None:
+    """Defines the flag of one VariantConfig field from its declared kind, default and help."""
+    name, kind, help_text = config_lib.data_flag_name(field), field.metadata["kind"], field.metadata["help"]
+    default = (config_lib.data_value_to_flag(field, field.default_factory()) if kind == "json"
+               else field.default)
+    if kind in ("list", "names"):
+        flags.DEFINE_list(name, config_lib.data_value_to_flag(field, default), help_text)
+    elif kind == "bool":
+        flags.DEFINE_bool(name, default, help_text)
+    elif kind == "float":
+        flags.DEFINE_float(name, default, help_text)
+    elif kind == "int":
+        flags.DEFINE_integer(name, default, help_text)
+    elif kind in ("str", "choice", "count", "fraction", "json"):
+        # Counts and fractions stay strings: "unset", "50" and "0.1" all parse in one place.
+        flags.DEFINE_string(name, None if default is None else str(default), help_text)
+    else:
+        raise ValueError(f"VariantConfig field {field.name!r} declares an unknown flag kind {kind!r}")
+
+
+# Generated from the variant's one declaration: adding a dataset setting is one edit there.
+for _field in data_config.FIELDS:
+    _define_data_flag(_field)
 
 # --- model ---
 flags.DEFINE_string("model", "resnet18", "Registered model name (see augbal_tf.model.MODELS).")

@@ -49,7 +49,7 @@ class Variant:
 
 def load_variant(config: config_lib.TrainConfig) -> Variant:
     """Prepares (or reuses) the builder variant of `config` and describes it."""
-    builder = prepare.prepare_variant(config_lib.dataset_config(config), config.data_dir, config.manual_dir)
+    builder = prepare.prepare_variant(config.data, config.data_dir, config.manual_dir)
     split_sizes = {name: builder.info.splits[name].num_examples
                    for name in SPLITS if name in builder.info.splits}
     if not split_sizes.get("train"):

@@ -32,10 +32,11 @@ import pandas as pd
 from absl import app, flags
 
 from augbal_tf import config as config_lib
-from augbal_tf import study_report, study_stats
+from augbal_tf import fileio
+from augbal_tf import locks
+from augbal_tf import study_grid, study_report
 from augbal_tf import workdir as workdir_lib
 
-BASELINES = ("balanced", "unbalanced", "undersample", "oversample_random", "class_weight")
 RESULTS_CSV = "results.csv"
 # This many cells failing in a row with the same error is a setup problem, not bad luck.
 MAX_REPEATED_FAILURES = 3
@@ -54,167 +55,36 @@ class CellsFailedError(RuntimeError):
     """Some cells raised; the others finished and the report covers them."""
 
 
+Cell = study_grid.Cell
+
+
 @dataclasses.dataclass(frozen=True)
 class StudyConfig:
-    """The grid of a study; `base` holds every training and dataset setting of the cells."""
+    """A study: its folder, its grid, and `base`, every training and dataset setting of the cells."""
 
     base: config_lib.TrainConfig
     study_dir: str
-    ratios: tuple[str, ...] = ("8",)
-    augmentations: tuple[str, ...] = ()
-    seeds: tuple[int, ...] = (0, 1, 2)
-    baselines: tuple[str, ...] = ("balanced", "unbalanced")
+    grid: study_grid.Grid = study_grid.Grid()
     keep_datasets: bool = True
     export_cells: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
-class Cell:
-    """One training run of the grid."""
-
-    name: str  # `baseline:<name>` or `aug:<Transform>`, the results.csv `cell` column.
-    ratio: str  # A label from `study_stats.ratio_label`.
-    seed: int
-    config: config_lib.TrainConfig
-    workdir: str
-
-
-def resolve_augmentations(names: Sequence[str]) -> tuple[str, ...]:
-    """Canonical transform names; `paper` expands to the paper's 33, `all` to every one.
-
-    Raises:
-      ValueError: for an unknown name (the message lists close matches).
-    """
-    import augstatic  # Imported here: only studies with augmentations need it.
-
-    resolved = []
-    for name in names:
-        key = name.strip()
-        if not key:
-            continue
-        if key.lower() == "paper":
-            expanded = augstatic.PAPER_TRANSFORMS
-        elif key.lower() == "all":
-            expanded = augstatic.available()
-        else:
-            try:
-                expanded = (augstatic.lookup(key).__name__,)
-            except ValueError as error:
-                raise ValueError(f"--augmentations: {error}") from None
-        resolved += [n for n in expanded if n not in resolved]
-    return tuple(resolved)
-
-
-def resolve_baselines(names: Sequence[str]) -> tuple[str, ...]:
-    """Baseline names in canonical order, always including `unbalanced` (the reference).
-
-    Raises:
-      ValueError: for a name that is not a baseline.
-    """
-    chosen = {name.strip().lower() for name in names if name.strip()}
-    unknown = sorted(chosen - set(BASELINES))
-    if unknown:
-        raise ValueError(f"--baselines={','.join(names)!r} has unknown name(s) {unknown}; "
-                         f"allowed: {', '.join(BASELINES)}")
-    chosen.add("unbalanced")
-    return tuple(name for name in BASELINES if name in chosen)
-
-
-def parse_seeds(values: Sequence[str | int]) -> tuple[int, ...]:
-    """Distinct non-negative integer seeds, in the given order.
-
-    Raises:
-      ValueError: for a value that is not an integer >= 0, or no seeds at all.
-    """
-    seeds = []
-    for value in values:
-        try:
-            seed = int(str(value).strip())
-        except ValueError:
-            raise ValueError(f"--seeds has {value!r}; allowed: integers >= 0, comma-separated")
-        if seed < 0:
-            raise ValueError(f"--seeds has {value!r}; allowed: integers >= 0, comma-separated")
-        if seed not in seeds:
-            seeds.append(seed)
-    if not seeds:
-        raise ValueError("--seeds is empty; give at least one seed (3 or more for intervals)")
-    return tuple(seeds)
-
-
-def parse_ratios(values: Sequence[str | float]) -> tuple[str, ...]:
-    """Distinct ratio labels (`8`, `2.5`, `natural`), in the given order.
-
-    Raises:
-      ValueError: for a value that is neither a number >= 1 nor `natural`, or none.
-    """
-    labels = []
-    for value in values:
-        if isinstance(value, str) and not value.strip():
-            continue
-        try:
-            label = study_stats.ratio_label(value)
-        except ValueError as error:
-            raise ValueError(f"--ratios: {error}") from None
-        if label not in labels:
-            labels.append(label)
-    if not labels:
-        raise ValueError("--ratios is empty; give numbers >= 1 or 'natural'")
-    return tuple(labels)
-
-
 def expand_grid(study: StudyConfig) -> list[Cell]:
-    """Every cell of the study, ratio by ratio and seed by seed.
-
-    Within a seed the cells sharing a dataset variant (unbalanced and class_weight)
-    are adjacent, so `--keep_datasets=false` can delete each variant early.
-    """
-    cells = []
-    for ratio in study.ratios:
-        imbalance_ratio = None if ratio == study_stats.NATURAL_RATIO else float(ratio)
-        for seed in study.seeds:
-            common = dict(imbalance_ratio=imbalance_ratio, seed=seed, data_seed=seed,
-                          export=study.export_cells, overwrite=False)
-            named = [(f"baseline:{name}", _baseline_fields(name)) for name in study.baselines]
-            named += [(f"aug:{name}", dict(sampling="oversample_augment", augmentation=(name,),
-                                           class_weight="none"))
-                      for name in study.augmentations]
-            for name, fields in named:
-                config = dataclasses.replace(study.base, **common, **fields)
-                workdir = os.path.join(study.study_dir, f"ratio_{ratio}",
-                                       name.replace(":", "_"), f"seed_{seed}")
-                cells.append(Cell(name, ratio, seed, config, workdir))
-    return cells
+    """Every cell of the study (see `study_grid.expand`)."""
+    return study_grid.expand(study.grid, study.base, study.study_dir, study.export_cells)
 
 
-def _baseline_fields(name: str) -> dict:
-    if name == "class_weight":
-        return dict(sampling="unbalanced", augmentation=(), class_weight="balanced")
-    return dict(sampling=name, augmentation=(), class_weight="none")
-
-
-def cell_status(cell: Cell) -> str:
-    """`finished` (same resolved flags), `resume` (unfinished, same flags), `changed`
-    (the workdir holds a run with other flags: it is rerun from scratch) or `new`.
+def cell_status(cell: Cell) -> workdir_lib.Status:
+    """What the cell's workdir holds (`workdir.status`; the study only looks).
 
     Raises:
       ValueError: if the workdir holds files that are not an augbal run.
     """
-    # Read here rather than through workdir.prepare: the study must only look, and the
-    # rules are the training's (run.json holds the flags hash; metrics.json marks the end).
-    workdir = pathlib.Path(cell.workdir)
-    run_file = workdir / workdir_lib.RUN_FILE
-    if run_file.exists():
-        try:
-            stored = json.loads(run_file.read_text()).get("flags_hash")
-        except (OSError, ValueError):
-            stored = None
-        if stored != config_lib.flags_hash(cell.config):
-            return "changed"
-        return "finished" if (workdir / workdir_lib.METRICS_FILE).exists() else "resume"
-    if workdir.is_dir() and any(workdir.iterdir()):
-        raise ValueError(f"cell workdir {workdir} holds no augbal run ({workdir_lib.RUN_FILE} "
+    status = workdir_lib.status(cell.workdir, cell.config)
+    if status is workdir_lib.Status.FOREIGN:
+        raise ValueError(f"cell workdir {cell.workdir} holds no augbal run ({workdir_lib.RUN_FILE} "
                          "missing) but other files; move them or choose another --study_dir")
-    return "new"
+    return status
 
 
 def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: str = "",
@@ -236,13 +106,20 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
     _check_source_folder(study.base)
     cells = expand_grid(study)
     os.makedirs(study.study_dir, exist_ok=True)
+    # One process runs a study folder at a time (each cell's run also owns its workdir).
+    with locks.acquire(study.study_dir, "study", "study folder"):
+        return _run_cells(study, cells, train_fn, command, log)
+
+
+def _run_cells(study: StudyConfig, cells: Sequence[Cell], train_fn: TrainFn | None, command: str,
+               log: Callable[[str], None]) -> pd.DataFrame:
     statuses = {cell.workdir: cell_status(cell) for cell in cells}
-    finished = {workdir for workdir, status in statuses.items() if status == "finished"}
+    finished = {workdir for workdir, status in statuses.items() if status is workdir_lib.Status.FINISHED}
     to_run = [cell for cell in cells if cell.workdir not in finished]
-    changed = sum(1 for status in statuses.values() if status == "changed")
+    changed = sum(1 for status in statuses.values() if status is workdir_lib.Status.CHANGED)
     log(f"study: {len(cells)} cells in {study.study_dir}: {len(finished)} finished earlier "
         f"(skipped), {len(to_run)} to run ({changed} with changed flags, rerun from scratch)")
-    if not study.base.minority:
+    if not study.base.data.minority:
         log("study: --minority is not set, so results.csv has no minority recall/F1 (the "
             "builder picks the class with the fewest training images)")
     start = time.monotonic()
@@ -250,7 +127,7 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
     failures = []  # (cell name, error message)
     same_failures_in_a_row = 0
     for index, cell in enumerate(cells, start=1):
-        name = f"ratio {cell.ratio} {cell.name} seed {cell.seed}"
+        name = cell.describe()
         label = f"[{index}/{len(cells)}] {name}"
         if cell.workdir in finished:
             log(f"{label}: finished earlier, skipped")
@@ -306,7 +183,7 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
 
 def _check_source_folder(config: config_lib.TrainConfig) -> None:
     """Fails before the first cell when every cell would fail on an unusable source folder."""
-    if config.source != "manual" or not config.manual_dir:
+    if config.data.source != "manual" or not config.manual_dir:
         return
     # The builder's own check (folder and layout), imported only for manual sources.
     from augbal_datasets.augbal import sources  # pylint: disable=import-outside-toplevel
@@ -332,9 +209,9 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
-def _train_cell(cell: Cell, status: str, train_fn: TrainFn | None) -> dict:
+def _train_cell(cell: Cell, status: workdir_lib.Status, train_fn: TrainFn | None) -> dict:
     config = cell.config
-    if status == "changed":
+    if status is workdir_lib.Status.CHANGED:
         # A changed flag must never silently reuse (or resume) the old run.
         config = dataclasses.replace(config, overwrite=True)
     if _needs_subprocess(config):
@@ -367,7 +244,7 @@ def _train_in_subprocess(config: config_lib.TrainConfig, workdir: str) -> dict:
     if completed.returncode != 0:
         raise RuntimeError(f"cell {workdir} failed in a subprocess (exit code "
                            f"{completed.returncode}): {' '.join(command)}")
-    return json.loads(pathlib.Path(workdir, "metrics.json").read_text())
+    return workdir_lib.read_metrics(workdir)
 
 
 def result_row(cell: Cell, metrics: dict) -> dict:
@@ -376,15 +253,16 @@ def result_row(cell: Cell, metrics: dict) -> dict:
     test = metrics["test"]
     validation = metrics.get("validation") or {}
     per_class = test.get("per_class", {})
-    minority_stats = [per_class[name] for name in config.minority if name in per_class]
+    data = config.data
+    minority_stats = [per_class[name] for name in data.minority or () if name in per_class]
     f1s = [stats["f1"] for stats in per_class.values()]
-    dataset = config.source
-    if config.source == "manual" and config.manual_dir:
+    dataset = data.source
+    if data.source == "manual" and config.manual_dir:
         dataset = f"manual:{os.path.basename(os.path.normpath(config.manual_dir))}"
     return {
-        "cell": cell.name, "dataset": dataset, "classes": ",".join(per_class) or
-        ",".join(config.classes), "ratio": cell.ratio, "sampling": config.sampling,
-        "augmentation": ",".join(config.augmentation), "class_weight": config.class_weight,
+        "cell": cell.label, "dataset": dataset, "classes": ",".join(per_class) or
+        ",".join(data.classes or ()), "ratio": cell.ratio_label, "sampling": data.strategy,
+        "augmentation": ",".join(data.augmentation_names), "class_weight": config.class_weight,
         "seed": cell.seed,
         "validation_accuracy": validation.get("accuracy", math.nan),
         "validation_balanced_accuracy": validation.get("balanced_accuracy", math.nan),
@@ -406,21 +284,17 @@ def _write_results(cells: Sequence[Cell], finished: set[str], study_dir: str) ->
     rows = [result_row(cell, workdir_lib.read_metrics(cell.workdir))
             for cell in cells if cell.workdir in finished]
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    path = pathlib.Path(study_dir, RESULTS_CSV)
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with fileio.atomic_path(pathlib.Path(study_dir, RESULTS_CSV)) as temporary:
+        frame.to_csv(temporary, index=False)
 
 
 def _delete_finished_variants(cells: Sequence[Cell], finished: set[str], current: Cell) -> None:
     """Deletes the current cell's dataset variant once every cell using it is done."""
-    from augbal_datasets.augbal import prepare  # Imported only when deleting variants.
-
-    dataset = config_lib.dataset_config(current.config)
-    sharing = [c for c in cells if config_lib.dataset_config(c.config) == dataset]
+    dataset = current.config.data
+    sharing = [c for c in cells if c.config.data == dataset]
     if any(c.workdir not in finished for c in sharing):
         return
-    variant_dir = os.path.join(current.config.data_dir, "augbal", prepare.config_name(dataset))
+    variant_dir = os.path.join(current.config.data_dir, "augbal", dataset.name)
     if os.path.isdir(variant_dir):
         shutil.rmtree(variant_dir)
 
@@ -430,7 +304,7 @@ def _environment(cells: Sequence[Cell]) -> dict:
     # the software that produced (at least the end of) this report.
     newest, newest_time = {}, -1.0
     for cell in cells:
-        path = pathlib.Path(cell.workdir, "metrics.json")
+        path = pathlib.Path(cell.workdir, workdir_lib.METRICS_FILE)
         if path.is_file() and path.stat().st_mtime > newest_time:
             newest_time = path.stat().st_mtime
             newest = json.loads(path.read_text()).get("environment", {})
@@ -460,10 +334,10 @@ def study_from_flags(flag_values) -> StudyConfig:
     base = config_lib.from_flags(flag_values)
     return StudyConfig(
         base=base, study_dir=os.path.abspath(os.path.expanduser(flag_values.study_dir)),
-        ratios=parse_ratios(flag_values.ratios),
-        augmentations=resolve_augmentations(flag_values.augmentations),
-        seeds=parse_seeds(flag_values.seeds),
-        baselines=resolve_baselines(flag_values.baselines),
+        grid=study_grid.Grid(ratios=study_grid.parse_ratios(flag_values.ratios),
+                             baselines=study_grid.resolve_baselines(flag_values.baselines),
+                             augmentations=study_grid.resolve_augmentations(flag_values.augmentations),
+                             seeds=study_grid.parse_seeds(flag_values.seeds)),
         keep_datasets=flag_values.keep_datasets, export_cells=flag_values.export_cells)
 
 
@@ -481,7 +355,7 @@ def main(argv: Sequence[str]) -> None:
             distribution.configure_cpu_devices(grid.base.cpu_devices)
         command = " ".join(["python -m augbal_tf.study", *map(shlex.quote, sys.argv[1:])])
         run_study(grid, command=command)
-    except ValueError as error:
+    except ValueError as error:  # Bad flags, a foreign folder, or a study folder in use.
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except CellsFailedError as error:

@@ -23,10 +23,12 @@ from augbal_datasets.augbal import prepare
 from augbal_tf import config as config_lib
 from augbal_tf import distribution
 from augbal_tf import environment
-from augbal_tf import evaluate
+from augbal_tf import evaluation
 from augbal_tf import export
+from augbal_tf import fileio
 from augbal_tf import flags as flags_lib  # pylint: disable=unused-import (defines the flags)
 from augbal_tf import input_pipeline
+from augbal_tf import locks
 from augbal_tf import model as model_lib
 from augbal_tf import resume
 from augbal_tf import tensorboard_logging
@@ -73,28 +75,30 @@ def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Varia
     results = {}
     for split in ("validation", "test"):
         if variant.split_sizes.get(split):
-            results[split] = evaluate.evaluate_dataset(serve, prepare.as_decoded_dataset(variant.builder, split),
+            results[split] = evaluation.evaluate_dataset(serve, prepare.as_decoded_dataset(variant.builder, split),
                                                        variant.class_names, config.batch_size)
         else:
             results[split] = None
     return results, best_model
 
 
-def train_and_evaluate(config: config_lib.TrainConfig, workdir: str) -> dict:
+def train_and_evaluate(config: config_lib.TrainConfig, workdir: str, *,
+                       after_epoch: trainer_lib.EpochHook | None = None) -> dict:
     """Trains a model for `config` in `workdir` (resuming or reusing it) and returns metrics.json.
 
     Args:
       config: the validated run configuration.
-      workdir: output folder (layout in `augbal_tf.workdir`).
+      workdir: output folder (layout in `augbal_tf.workdir`), owned by this process for the run.
+      after_epoch: called after each epoch's snapshot (tests use it to kill the process).
 
     Returns:
       The content of `workdir/metrics.json`.
 
     Raises:
-      ValueError: on a bad configuration, a workdir holding a different run,
-        or a dataset variant that lacks a needed split.
+      ValueError: on a workdir holding a different run, a dataset variant that lacks
+        a needed split (the config validated itself when it was built).
+      locks.BusyError: another process owns the workdir.
     """
-    config_lib.validate(config)
     if not config.data_dir:
         config = dataclasses.replace(config, data_dir=config_lib.default_data_dir())
     start = time.perf_counter()
@@ -106,6 +110,15 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str) -> dict:
     _set_determinism(config.deterministic)
     distribution.replica_batch_size(config.batch_size, strategy)
     task_index, is_chief = distribution.task_info(strategy)
+    lock = locks.acquire(workdir, f"task{task_index}", "workdir")
+    try:
+        return _train_locked(config, workdir, strategy, task_index, is_chief, start, after_epoch)
+    finally:
+        lock.release()
+
+
+def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strategy: tf.distribute.Strategy,
+                  task_index: int, is_chief: bool, start: float, after_epoch) -> dict:
     status = workdir_lib.prepare(workdir, config, write=is_chief)
     if status is workdir_lib.Status.FINISHED:
         logging.info("Run in %s already finished with the same flags; nothing to do", workdir)
@@ -134,9 +147,9 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str) -> dict:
         shutil.rmtree(backup_dir, ignore_errors=True)
     # Multi-worker tasks resume from the latest epoch that every task has a snapshot of.
     epoch = int(trainer.agree(resume.latest_epoch(backup_dir), np.min))
-    state = resume.restore(backup_dir, trainer.checkpoint, epoch)
+    state = trainer_lib.restore_snapshot(backup_dir, trainer, epoch)
     if state is None:
-        state = resume.LoopState()
+        state = trainer_lib.LoopState()
     else:
         logging.info("Resuming from the snapshot after epoch %d in %s", state.epochs_done, backup_dir)
     epochs_before = state.epochs_done
@@ -144,7 +157,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str) -> dict:
     writers = tensorboard_logging.Writers(workdir / workdir_lib.TENSORBOARD_DIR) if is_chief else None
     try:
         state = trainer_lib.run(trainer, train, evaluation, class_names, state, str(backup_dir),
-                                best_weights if is_chief else None, writers)
+                                best_weights if is_chief else None, writers, after_epoch)
         # A barrier (multi-worker): every task has written its last snapshot before the
         # chief goes on to finish the run and delete the backups.
         trainer.agree(0.0)
@@ -183,7 +196,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str) -> dict:
                                             strategy.num_replicas_in_sync),
     }
     # metrics.json is written last: its presence marks the run as finished.
-    workdir_lib.write_atomic(workdir / workdir_lib.METRICS_FILE, json.dumps(metrics, indent=2))
+    fileio.write_atomic(workdir / workdir_lib.METRICS_FILE, json.dumps(metrics, indent=2))
     shutil.rmtree(workdir / workdir_lib.BACKUP_DIR, ignore_errors=True)
     logging.info("Finished: selected epoch %s (%s); test accuracy %.4f, balanced accuracy %.4f; %s",
                  state.best_epoch, config.selection, results["test"]["accuracy"],

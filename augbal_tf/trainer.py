@@ -6,9 +6,9 @@ exactly needs the dropout stream, shuffle order, optimizer state and
 early-stopping state under our control.
 """
 
-import os
-import signal
+import dataclasses
 import time
+from collections.abc import Callable
 
 from absl import logging
 import keras
@@ -16,14 +16,58 @@ import numpy as np
 import tensorflow as tf
 
 from augbal_tf import config as config_lib
+from augbal_tf import fileio
 from augbal_tf import input_pipeline
 from augbal_tf import metrics as metrics_lib
 from augbal_tf import model as model_lib
 from augbal_tf import resume
 from augbal_tf import tensorboard_logging
 
-# Test-only: the process SIGKILLs itself right after saving the snapshot of this epoch.
-KILL_AFTER_EPOCH_ENV = "AUGBAL_TEST_KILL_AFTER_EPOCH"
+
+
+@dataclasses.dataclass
+class LoopState:
+    """The training loop's bookkeeping after `epochs_done` completed epochs (snapshotted each epoch)."""
+
+    epochs_done: int = 0
+    best_value: float | None = None
+    best_epoch: int | None = None
+    epochs_without_improvement: int = 0
+    history: list = dataclasses.field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+def record_epoch(state: LoopState, value: float) -> bool:
+    """Updates the best-model and early-stopping bookkeeping with epoch `epochs_done + 1`'s value.
+
+    Returns:
+      True when `value` strictly improves on the best so far (ties keep the earlier epoch).
+    """
+    improved = state.best_value is None or value > state.best_value
+    if improved:
+        state.best_value, state.best_epoch, state.epochs_without_improvement = value, state.epochs_done + 1, 0
+    else:
+        state.epochs_without_improvement += 1
+    state.epochs_done += 1
+    return improved
+
+
+def should_stop(state: LoopState, epochs: int, patience: int) -> bool:
+    """True after `epochs` epochs, or `patience` epochs without improvement (patience 0: never early)."""
+    return state.epochs_done >= epochs or bool(patience and state.epochs_without_improvement >= patience)
+
+
+def save_snapshot(backup_dir: str, trainer: "Trainer", state: LoopState) -> None:
+    resume.save(backup_dir, trainer.checkpoint, state.epochs_done, dataclasses.asdict(state))
+
+
+def restore_snapshot(backup_dir: str, trainer: "Trainer", epoch: int) -> LoopState | None:
+    saved = resume.restore(backup_dir, trainer.checkpoint, epoch)
+    return None if saved is None else LoopState(**saved)
+
+
+# Called after each epoch's snapshot is saved (tests inject one that kills the process).
+EpochHook = Callable[[LoopState], None]
 
 
 def build_optimizer(config: config_lib.TrainConfig) -> keras.optimizers.Optimizer:
@@ -172,8 +216,8 @@ def selection_split(selection: str) -> tuple[str, str]:
 
 
 def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
-        class_names: tuple[str, ...], state: resume.LoopState, backup_dir: str, best_weights_path: str,
-        writers: tensorboard_logging.Writers | None) -> resume.LoopState:
+        class_names: tuple[str, ...], state: LoopState, backup_dir: str, best_weights_path: str,
+        writers: tensorboard_logging.Writers | None, after_epoch: EpochHook | None = None) -> LoopState:
     """Trains from `state` until --epochs or early stopping, snapshotting after every epoch.
 
     Args:
@@ -185,14 +229,14 @@ def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
       backup_dir: this task's snapshot folder.
       best_weights_path: where the best weights go (None on non-chief workers).
       writers: TensorBoard writers (None on non-chief workers).
+      after_epoch: called with the state after each epoch's snapshot.
 
     Returns:
       The final loop state.
     """
     config = trainer.config
     split, metric = selection_split(config.selection)
-    kill_after = os.environ.get(KILL_AFTER_EPOCH_ENV)
-    while not resume.should_stop(state, config.epochs, config.patience):
+    while not should_stop(state, config.epochs, config.patience):
         epoch = state.epochs_done
         start = time.perf_counter()
         dataset = train.epoch(config.seed, epoch)
@@ -207,11 +251,10 @@ def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
         # Workers evaluate the same weights on the same data; agreeing on the value still
         # guarantees they take the same early-stopping decision.
         value = trainer.agree(results[split][metric])
-        improved = resume.record_epoch(state, value)
+        improved = record_epoch(state, value)
         if improved and best_weights_path:
-            temporary = best_weights_path.replace(".weights.h5", ".tmp.weights.h5")
-            trainer.model.save_weights(temporary)
-            os.replace(temporary, best_weights_path)
+            with fileio.atomic_path(best_weights_path) as temporary:
+                trainer.model.save_weights(str(temporary))
         state.train_seconds += seconds
         state.history.append({"epoch": epoch + 1, "seconds": seconds, **results})
         if writers:
@@ -223,7 +266,7 @@ def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
                      "  ".join(f"{name}: loss {r['loss']:.4f} acc {r['accuracy']:.4f} bacc "
                                f"{r['balanced_accuracy']:.4f}" for name, r in results.items()),
                      f"{split}_{metric}", value, " *best*" if improved else "", seconds)
-        resume.save(backup_dir, trainer.checkpoint, state)
-        if kill_after is not None and state.epochs_done == int(kill_after):
-            os.kill(os.getpid(), signal.SIGKILL)
+        save_snapshot(backup_dir, trainer, state)
+        if after_epoch:
+            after_epoch(state)
     return state

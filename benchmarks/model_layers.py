@@ -76,7 +76,7 @@ def training_step(batchnorm_class, rng: np.random.Generator):
     original = model_lib.FusedBatchNormalization
     model_lib.FusedBatchNormalization = batchnorm_class  # ConvBN looks the class up when built.
     try:
-        config = config_lib.TrainConfig(image_size=150, batch_size=64, deterministic=False, epochs=1)
+        config = config_lib.make(source="sample", image_size=150, batch_size=64, deterministic=False, epochs=1)
         trainer = trainer_lib.Trainer(config, tf.distribute.get_strategy(), 2, None)
     finally:
         model_lib.FusedBatchNormalization = original

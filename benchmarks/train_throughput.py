@@ -82,7 +82,7 @@ class KerasVariant:
         self.name = f"keras {'jit' if jit_compile else 'no-jit'}"
         self.jit_compile = jit_compile
         # XLA has no deterministic MaxPool gradient: jit needs op determinism off (as the train flags).
-        config = config_lib.TrainConfig(image_size=image_size, batch_size=batch_size,
+        config = config_lib.make(source="sample", image_size=image_size, batch_size=batch_size,
                                         jit_compile=jit_compile, deterministic=not jit_compile, epochs=1)
         self.trainer = trainer_lib.Trainer(config, tf.distribute.get_strategy(), NUM_CLASSES, None)
         images = rng.standard_normal((batch_size, image_size, image_size, 3), dtype=np.float32)
@@ -127,7 +127,7 @@ def prepared_train_split(data: pathlib.Path, count: int, data_dir: str) -> tf.da
     """Encoded train examples of a real prepared augbal variant (Intel Scene, PNG, 150x150)."""
     if not (data / "seg_train" / "seg_train").is_dir():
         raise FileNotFoundError(f"intel_scene_mini not found at {data} (pass --data)")
-    config = config_lib.TrainConfig(
+    config = config_lib.make(
         data_dir=data_dir, manual_dir=str(data), source="manual", classes=("buildings", "sea"),
         train_per_class=count // 2, test_per_class=1, validation_per_class=0, selection="test",
         sampling="balanced")

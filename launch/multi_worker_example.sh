@@ -35,7 +35,7 @@ from augbal_tf import config as config_lib
 from augbal_tf import flags as _  # Defines the training flags.
 flags.FLAGS(["prepare", *sys.argv[1:]])
 config = config_lib.from_flags(flags.FLAGS)
-builder = prepare.prepare_variant(config_lib.dataset_config(config), config.data_dir, config.manual_dir)
+builder = prepare.prepare_variant(config.data, config.data_dir, config.manual_dir)
 print("dataset variant ready:", builder.info.config_name)
 PY
 

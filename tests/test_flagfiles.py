@@ -60,7 +60,7 @@ def test_flagfile_parses_and_validates(path, monkeypatch):
 
 def test_nested_include_is_followed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "base.flags").write_text("# base\n--epochs=7\n--image_size=64\n")
+    (tmp_path / "base.flags").write_text("# base\n--source=sample\n--epochs=7\n--image_size=64\n")
     (tmp_path / "top.flags").write_text("# top\n--flagfile=base.flags\n--image_size=48\n")
     values = copy.deepcopy(flags.FLAGS)
     values(["prog", "--flagfile=top.flags"])

@@ -5,15 +5,50 @@ name (`augbal_datasets.augbal.*`) because `tfds build datasets/augbal` loads thi
 file by path as package `augbal`, and Beam workers must import the same code.
 """
 
+from typing import Any
+
 import numpy as np
 import tensorflow_datasets as tfds
 
-from augbal_datasets.augbal import builder_config
+from augbal_datasets.augbal import config as config_lib
 from augbal_datasets.augbal import generate
 from augbal_datasets.augbal import sampling
 from augbal_datasets.augbal import sources
 
-AugbalConfig = builder_config.AugbalConfig
+
+class AugbalConfig(tfds.core.BuilderConfig):
+    """The tfds BuilderConfig of one variant: a thin wrapper around a `VariantConfig`.
+
+    `tfds build datasets/augbal --config='{json}'` calls `AugbalConfig(**json)`; the
+    fields are those of `config.VariantConfig` (validated there, before any build) and
+    the name is the variant's (readable prefix + hash) unless given.
+    """
+
+    def __init__(self, *, name: str = "", description: str | None = None,
+                 variant: config_lib.VariantConfig | None = None, **fields: Any):
+        if variant is None:
+            unknown = sorted(set(fields) - set(config_lib.FIELD_NAMES))
+            if unknown:
+                # A TypeError, as a dataclass would raise, but naming what is allowed.
+                raise TypeError(f"unknown augbal config field(s) {unknown}; allowed: "
+                                f"{sorted(config_lib.FIELD_NAMES)}")
+            variant = config_lib.VariantConfig(**fields)
+        elif fields:
+            raise TypeError(f"give either variant= or config fields, not both: {sorted(fields)}")
+        super().__init__(name=name or variant.name,
+                         description=description or f"augbal variant {variant.canonical_json}")
+        self.variant = variant
+
+
+# Kept small on purpose: `tfds build datasets/augbal` without --config builds all of
+# them. Both use the embedded sample, so they build offline in seconds.
+PREDEFINED = [
+    AugbalConfig(name="sample", source="sample",
+                 description="The embedded Fashion-MNIST sample with its natural (equal) counts."),
+    AugbalConfig(name="sample_r4_horizontalflip", source="sample", minority="shirt",
+                 imbalance_ratio=4, strategy="oversample_augment", augmentation="HorizontalFlip",
+                 description="Sample, shirt cut to 1:4 and topped up with horizontal flips."),
+]
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -21,7 +56,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: sources, sampling plan, strategies, Beam path."}
-    BUILDER_CONFIGS = builder_config.PREDEFINED
+    BUILDER_CONFIGS = PREDEFINED
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Only for `source: manual`. Point --manual_dir (or prepare_variant(manual_dir=))
     at a folder in one of these layouts:
@@ -43,11 +78,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        size = self.builder_config.store_size
-        classes = self.builder_config.classes
+        size = self.builder_config.variant.store_size
+        classes = self.builder_config.variant.classes
         # Without `classes` the names are known only after listing the source; they are
         # set in _split_generators, before any example is encoded.
-        label = tfds.features.ClassLabel(names=classes) if classes else tfds.features.ClassLabel()
+        label = tfds.features.ClassLabel(names=list(classes)) if classes else tfds.features.ClassLabel()
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict({
                 "image": tfds.features.Image(shape=(size, size, 3), dtype=np.uint8),
@@ -68,18 +103,19 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         super()._download_and_prepare(dl_manager, download_config)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        config = self.builder_config.as_dict()
+        variant = self.builder_config.variant
+        config = variant.as_dict()
         manual_dir = None
-        if config["source"] == "manual":
+        if variant.source == "manual":
             try:
                 manual_dir = dl_manager.manual_dir
             except AssertionError as error:
                 raise ValueError(f"source 'manual' needs --manual_dir / manual_dir=: {error}") from None
-        source = sources.open_source(config["source"], manual_dir, data_dir=str(self.data_dir_root))
-        classes, scan = generate.scan(source, config["classes"], config["skip_corrupt"],
-                                      config["store_size"], self._num_workers)
+        source = sources.open_source(variant.source, manual_dir, data_dir=str(self.data_dir_root))
+        classes, scan = generate.scan(source, config["classes"], variant.skip_corrupt,
+                                      variant.store_size, self._num_workers)
         self.info.features["label"].names = classes
-        plan = sampling.make_plan(scan.pools, source.has_test_pool, config)
+        plan = sampling.make_plan(scan.pools, source.has_test_pool, variant)
         self.info.metadata.update({
             "config": config,
             "config_name": self.builder_config.name,
@@ -87,7 +123,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "skipped": scan.skipped,
             **plan.summary(),
         })
-        materializer = generate.Materializer(config, source, scan.info)
+        materializer = generate.Materializer(variant, source, scan.info)
         out = {}
         for split in sampling.SPLITS:
             if not plan.splits[split]:

@@ -183,9 +183,9 @@ class Materializer:
     workers and worker processes can each build their own transforms.
     """
 
-    def __init__(self, config: Mapping[str, Any], source: sources.Source,
+    def __init__(self, config: config_lib.VariantConfig, source: sources.Source,
                  info: Mapping[str, ImageInfo]):
-        self.config = dict(config)
+        self.config = config
         self.source = source
         self.info = dict(info)
         self._transforms: dict[str, Any] = {}
@@ -198,7 +198,7 @@ class Materializer:
     def examples(self, source_id: str, data: bytes | np.ndarray,
                  specs: Sequence[sampling.ExampleSpec]) -> list[tuple[str, dict[str, Any]]]:
         """The (key, example) pairs of every spec of one original."""
-        store_size = self.config["store_size"]
+        store_size = self.config.store_size
         info = self.info[source_id]
         resized = store_size is not None and (info.height, info.width) != (store_size, store_size)
         rgb = None
@@ -214,10 +214,10 @@ class Materializer:
                         rgb = images.resize(rgb, store_size)
                 if spec.kind == sampling.GENERATED:
                     pixels, name, params = self._augment(rgb, spec.chain)
-                    image = images.encode(pixels, self.config["encoding"])
+                    image = images.encode(pixels, self.config.encoding)
                 else:
                     if original_bytes is None:
-                        original_bytes = images.encode(rgb, self.config["encoding"])
+                        original_bytes = images.encode(rgb, self.config.encoding)
                     image, name, params = original_bytes, "", "{}"
             out.append((spec.key, {
                 "image": image,
@@ -235,10 +235,11 @@ class Materializer:
         for step_key in chain:
             # Each step has its own generator from (data_seed, its key): a rebuild is
             # identical whatever order or process the examples are produced in.
-            rng = sampling.seeded_rng(self.config["data_seed"], step_key)
-            augmentation = self.config["augmentation"]
-            name = augmentation[int(rng.integers(len(augmentation)))] if isinstance(
-                augmentation, list) else augmentation
+            rng = sampling.seeded_rng(self.config.data_seed, step_key)
+            names = self.config.augmentation_names
+            # A policy (a tuple, even of one) draws one of its transforms per step.
+            name = (names[int(rng.integers(len(names)))] if isinstance(self.config.augmentation, tuple)
+                    else names[0])
             transform = self._transform(name)
             result = np.asarray(transform(pixels, rng=rng))
             if result.shape != pixels.shape or result.dtype != np.uint8:
@@ -255,8 +256,7 @@ class Materializer:
 
     def _transform(self, name: str):
         if name not in self._transforms:
-            self._transforms[name] = config_lib.create_transform(
-                name, config_lib.transform_params(self.config, name))
+            self._transforms[name] = config_lib.create_transform(name, self.config.transform_params(name))
         return self._transforms[name]
 
 

@@ -9,18 +9,13 @@ import tensorflow_datasets as tfds
 from augbal_datasets.augbal import config as config_lib
 
 
-def config_name(config: Mapping[str, Any]) -> str:
-    """The tfds config name of a variant (readable prefix + hash of the canonical config)."""
-    return config_lib.config_name(config)
-
-
-def prepare_variant(config: Mapping[str, Any], data_dir: str | os.PathLike,
+def prepare_variant(config: config_lib.VariantConfig | Mapping[str, Any], data_dir: str | os.PathLike,
                     manual_dir: str | os.PathLike | None = None, *,
                     num_workers: int | None = None) -> tfds.core.DatasetBuilder:
     """Builds the variant unless already prepared, and returns its builder.
 
     Args:
-      config: config fields (see README.md); missing ones take their defaults.
+      config: the variant, or its JSON fields (see README.md; missing ones take their defaults).
       data_dir: tfds data directory; the variant lands in `data_dir/augbal/<name>/<version>`.
       manual_dir: source folder, needed when `source` is 'manual'.
       num_workers: worker processes for generation (None: automatic, 1: in-process).
@@ -34,8 +29,8 @@ def prepare_variant(config: Mapping[str, Any], data_dir: str | os.PathLike,
     # Imported here: importing the builder module registers the `augbal` dataset,
     # which modules that only need `config_name` should not pay for.
     from augbal_datasets.augbal import augbal_dataset_builder  # pylint: disable=import-outside-toplevel
-    # canonicalize first: it names unknown fields (the dataclass would raise a bare TypeError).
-    builder_config = augbal_dataset_builder.AugbalConfig(**config_lib.canonicalize(config))
+    variant = config if isinstance(config, config_lib.VariantConfig) else config_lib.VariantConfig.from_dict(config)
+    builder_config = augbal_dataset_builder.AugbalConfig(variant=variant)
     builder = augbal_dataset_builder.Builder(config=builder_config, data_dir=os.fspath(data_dir),
                                              num_workers=num_workers)
     download_config = tfds.download.DownloadConfig(

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from augbal_datasets.augbal import config as config_lib
+
 # Fixed seed of the test draw; never `data_seed`, so every variant shares the test set.
 TEST_SEED = 20221127
 # Share of the smallest class carved as test when the source has no test pool and
@@ -115,28 +117,28 @@ def minority_count(majority: int, ratio: float) -> int:
 
 
 def make_plan(pools: Mapping[str, Mapping[str, Sequence[str]]], has_test_pool: bool,
-              config: Mapping[str, Any]) -> Plan:
+              config: config_lib.VariantConfig) -> Plan:
     """Draws every split of a variant.
 
     Args:
       pools: class name (label order) -> {'train': ids, 'test': ids} of readable images.
       has_test_pool: whether 'test' ids come from the source (else they are carved).
-      config: a canonical config (see `config.canonicalize`).
+      config: the variant's config.
 
     Raises:
       ValueError: when a class has too few images for the request (naming the class
         and the counts) or a ratio leaves no minority image.
     """
     classes = list(pools)
-    seed = config["data_seed"]
+    seed = config.data_seed
     counts_before = {name: {pool: len(ids) for pool, ids in pools[name].items()} for name in classes}
     for name in classes:
         if sum(counts_before[name].values()) == 0:
             raise ValueError(f"class {name!r} has no readable images")
 
     train_pools = {name: sorted(pools[name].get("train", ())) for name in classes}
-    test_ids, test_per_class = _draw_test(pools, train_pools, has_test_pool, config["test_per_class"])
-    validation_per_class = _validation_count(config["validation_per_class"], train_pools)
+    test_ids, test_per_class = _draw_test(pools, train_pools, has_test_pool, config.test_per_class)
+    validation_per_class = _validation_count(config.validation_per_class, train_pools)
     validation_ids = {}
     for name in classes:
         if len(train_pools[name]) <= validation_per_class:
@@ -150,12 +152,12 @@ def make_plan(pools: Mapping[str, Mapping[str, Sequence[str]]], has_test_pool: b
     # One seeded order per class: every cut below takes a prefix of it, so the
     # subsets of different ratios and strategies nest inside each other.
     draws = {name: _permuted(train_pools[name], seed, f"train/{name}") for name in classes}
-    minority = config["minority"] or [min(classes, key=lambda n: (len(train_pools[n]), classes.index(n)))]
+    minority = config.minority or [min(classes, key=lambda n: (len(train_pools[n]), classes.index(n)))]
     missing = [name for name in minority if name not in classes]
     if missing:
         raise ValueError(f"minority class(es) {missing} are not among the classes {classes}")
-    ratio = config["imbalance_ratio"]
-    cap = config["train_per_class"]
+    ratio = config.imbalance_ratio
+    cap = config.train_per_class
     majority = minority_n = None
     if ratio is not None:
         majority = min([len(draws[name]) for name in classes] + ([cap] if cap else []))
@@ -167,11 +169,11 @@ def make_plan(pools: Mapping[str, Mapping[str, Sequence[str]]], has_test_pool: b
         base = {name: minority_n if name in minority else majority for name in classes}
     else:
         base = {name: min(len(draws[name]), cap) if cap else len(draws[name]) for name in classes}
-    targets = _targets(config["strategy"], base, minority, majority, ratio)
+    targets = _targets(config.strategy, base, minority, majority, ratio)
 
     # The paper's balanced baseline gives the minority its full majority-size draw.
     available = ({name: majority for name in classes}
-                 if config["strategy"] == "balanced" and ratio is not None else base)
+                 if config.strategy == "balanced" and ratio is not None else base)
     train = []
     for name in classes:
         originals = draws[name][:min(targets[name], available[name])]
@@ -224,10 +226,10 @@ def _validation_count(value: int | float, train_pools: Mapping[str, Sequence[str
     return value
 
 
-def _augments(config: Mapping[str, Any]) -> bool:
-    strategy = config["strategy"]
+def _augments(config: config_lib.VariantConfig) -> bool:
+    strategy = config.strategy
     return strategy == "oversample_augment" or (isinstance(strategy, dict)
-                                                and config["augmentation"] is not None)
+                                                and config.augmentation is not None)
 
 
 def _targets(strategy, base, minority, majority, ratio) -> dict[str, int]:
@@ -252,7 +254,7 @@ def _targets(strategy, base, minority, majority, ratio) -> dict[str, int]:
 
 
 def _copies(name: str, originals: Sequence[str], extra: int, kind: str,
-            config: Mapping[str, Any]) -> list[ExampleSpec]:
+            config: config_lib.VariantConfig) -> list[ExampleSpec]:
     """`extra` copies spread evenly: each round is a fresh seeded order of the originals."""
     if not originals:
         raise ValueError(f"class {name!r} has no original images to copy")
@@ -261,7 +263,7 @@ def _copies(name: str, originals: Sequence[str], extra: int, kind: str,
     round_index = 0
     while len(specs) < extra:
         round_index += 1
-        order = _permuted(originals, config["data_seed"], f"copies/{name}/{round_index}")
+        order = _permuted(originals, config.data_seed, f"copies/{name}/{round_index}")
         for source_id in order[:extra - len(specs)]:
             key = f"{source_id}#{tag}{round_index}"
             chain = ()
@@ -269,6 +271,6 @@ def _copies(name: str, originals: Sequence[str], extra: int, kind: str,
                 # compound re-augments the previous copy of the same original, as the
                 # paper's creator did when it walked its own outputs; else one step.
                 chain = (tuple(f"{source_id}#gen{r}" for r in range(1, round_index + 1))
-                         if config["compound"] else (key,))
+                         if config.compound else (key,))
             specs.append(ExampleSpec(key=key, label=name, source_id=source_id, kind=kind, chain=chain))
     return specs

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from augbal_datasets.augbal import prepare
-from augbal_tf import evaluate, export, metrics, preprocessing
+from augbal_tf import evaluate, evaluation, export, metrics, preprocessing
 
 IMAGE_SIZE = 16
 CLASS_NAMES = ("buildings", "sea")
@@ -119,22 +119,22 @@ def test_export_checks_class_names(tmp_path, model, class_names, message):
 
 
 def test_load_saved_model(exported):
-    classifier = evaluate.load_saved_model(exported)
+    classifier = evaluation.load_saved_model(exported)
     assert classifier.class_names == CLASS_NAMES
     assert classifier.image_size == IMAGE_SIZE
 
 
 def test_load_saved_model_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        evaluate.load_saved_model(tmp_path / "missing")
+        evaluation.load_saved_model(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="not a SavedModel"):
-        evaluate.load_saved_model(tmp_path / "empty")
+        evaluation.load_saved_model(tmp_path / "empty")
     module = tf.Module()
     module.scale = tf.Variable(2.0)
     tf.saved_model.save(module, str(tmp_path / "foreign"))
     with pytest.raises(ValueError, match="lacks the endpoint"):
-        evaluate.load_saved_model(tmp_path / "foreign")
+        evaluation.load_saved_model(tmp_path / "foreign")
 
 
 def mixed_size_dataset(sizes, seed=0):
@@ -162,7 +162,7 @@ def test_predict_split_batches_consecutive_same_size_images(model):
         calls.append(tuple(images.shape))
         return serve(images)
 
-    y_true, probabilities = evaluate.predict_split(recording_predict, dataset, batch_size=3)
+    y_true, probabilities = evaluation.predict_split(recording_predict, dataset, batch_size=3)
     assert calls == [(3, 20, 20, 3), (2, 20, 20, 3), (2, 30, 17, 3), (1, 20, 20, 3)]
     np.testing.assert_array_equal(y_true, [label for _, label in examples])
     expected = np.concatenate([serve(image[None]).numpy() for image, _ in examples])
@@ -173,26 +173,26 @@ def test_predict_split_errors(model):
     serve = export.serving_function(model, IMAGE_SIZE)
     dataset, _ = mixed_size_dataset([(8, 8)])
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
-        evaluate.predict_split(serve, dataset, batch_size=0)
+        evaluation.predict_split(serve, dataset, batch_size=0)
     with pytest.raises(ValueError, match="no examples"):
-        evaluate.predict_split(serve, dataset.take(0), batch_size=4)
+        evaluation.predict_split(serve, dataset.take(0), batch_size=4)
     gray = tf.data.Dataset.from_tensors({"image": tf.zeros([8, 8, 1], tf.uint8),
                                          "label": tf.constant(0, tf.int64)})
     with pytest.raises(ValueError, match="uint8 HxWx3"):
-        evaluate.predict_split(serve, gray, batch_size=4)
+        evaluation.predict_split(serve, gray, batch_size=4)
 
 
 def test_evaluate_dataset_matches_metrics_of_predictions(exported):
-    classifier = evaluate.load_saved_model(exported)
+    classifier = evaluation.load_saved_model(exported)
     dataset, examples = mixed_size_dataset([(24, 24)] * 6 + [(12, 30)] * 4, seed=3)
-    result = evaluate.evaluate_dataset(classifier.predict_fn, dataset, CLASS_NAMES, batch_size=4)
-    y_true, probabilities = evaluate.predict_split(classifier.predict_fn, dataset, batch_size=4)
+    result = evaluation.evaluate_dataset(classifier.predict_fn, dataset, CLASS_NAMES, batch_size=4)
+    y_true, probabilities = evaluation.predict_split(classifier.predict_fn, dataset, batch_size=4)
     assert result == metrics.classification_metrics(y_true, probabilities.argmax(1), CLASS_NAMES,
                                                     probabilities)
     assert result["num_examples"] == len(examples)
     assert result["roc_auc"] is not None
     with pytest.raises(ValueError, match="predicts 2 classes but the dataset has 3"):
-        evaluate.evaluate_dataset(classifier.predict_fn, dataset, ("a", "b", "c"), batch_size=4)
+        evaluation.evaluate_dataset(classifier.predict_fn, dataset, ("a", "b", "c"), batch_size=4)
 
 
 def write_image_folder(folder: pathlib.Path) -> list[pathlib.Path]:
@@ -209,8 +209,8 @@ def write_image_folder(folder: pathlib.Path) -> list[pathlib.Path]:
 
 def test_predict_images(exported, tmp_path):
     paths = write_image_folder(tmp_path / "images")
-    classifier = evaluate.load_saved_model(exported)
-    result = evaluate.predict_images(classifier, tmp_path / "images", batch_size=8)
+    classifier = evaluation.load_saved_model(exported)
+    result = evaluation.predict_images(classifier, tmp_path / "images", batch_size=8)
     assert [p["path"] for p in result["predictions"]] == [str(p) for p in paths]
     for path, prediction in zip(paths, result["predictions"]):
         # Files decode like training data: accurate JPEG DCT (prepare.decode_image).
@@ -223,17 +223,17 @@ def test_predict_images(exported, tmp_path):
 
 
 def test_predict_images_errors(exported, tmp_path):
-    classifier = evaluate.load_saved_model(exported)
+    classifier = evaluation.load_saved_model(exported)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        evaluate.predict_images(classifier, tmp_path / "missing", batch_size=8)
+        evaluation.predict_images(classifier, tmp_path / "missing", batch_size=8)
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("x")
     with pytest.raises(ValueError, match="holds no image files"):
-        evaluate.predict_images(classifier, tmp_path / "empty", batch_size=8)
+        evaluation.predict_images(classifier, tmp_path / "empty", batch_size=8)
     write_image_folder(tmp_path / "broken")
     (tmp_path / "broken" / "zz_truncated.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(ValueError, match="zz_truncated.jpg"):
-        evaluate.predict_images(classifier, tmp_path / "broken", batch_size=8)
+        evaluation.predict_images(classifier, tmp_path / "broken", batch_size=8)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -269,7 +269,7 @@ E2E_CLASSES = ("tshirt_top", "pullover")
 def trained_run(tmp_path_factory):
     from augbal_tf import config as config_lib
     from augbal_tf import train
-    config = config_lib.TrainConfig(
+    config = config_lib.make(
         data_dir=str(tmp_path_factory.mktemp("tfds")), source="sample", classes=E2E_CLASSES,
         train_per_class=32, test_per_class=12, validation_per_class=8, image_size=32, epochs=1,
         batch_size=16, patience=0, log_images=0)
@@ -305,10 +305,10 @@ def test_evaluate_split_rejects_a_variant_with_other_classes(trained_run):
     from augbal_datasets.augbal import prepare
     from augbal_tf import config as config_lib
     config, workdir, _ = trained_run
-    classifier = evaluate.load_saved_model(workdir / "export")
-    swapped = dataclasses.replace(config, classes=tuple(reversed(E2E_CLASSES)))
-    builder = prepare.prepare_variant(config_lib.dataset_config(swapped), config.data_dir)
+    classifier = evaluation.load_saved_model(workdir / "export")
+    swapped = config_lib.replace(config, classes=tuple(reversed(E2E_CLASSES)))
+    builder = prepare.prepare_variant(swapped.data, config.data_dir)
     if tuple(builder.info.features["label"].names) == E2E_CLASSES:
         pytest.skip("the builder orders classes itself; reversed --classes gives the same labels")
     with pytest.raises(ValueError, match="differ from the SavedModel's"):
-        evaluate.evaluate_split(classifier, builder, "test", batch_size=8)
+        evaluation.evaluate_split(classifier, builder, "test", batch_size=8)

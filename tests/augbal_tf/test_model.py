@@ -79,7 +79,7 @@ def test_registry_unknown_and_duplicate_names():
 
 
 def test_freeze_backbone_freezes_variables_but_batchnorm_statistics_move():
-    config = config_lib.TrainConfig(image_size=IMAGE_SIZE, batch_size=8, freeze_backbone=True,
+    config = config_lib.make(source="sample", image_size=IMAGE_SIZE, batch_size=8, freeze_backbone=True,
                                     learning_rate=1e-2)
     trainer = trainer_lib.Trainer(config, tf.distribute.get_strategy(), num_classes=2, class_weights=None)
     model = trainer.model

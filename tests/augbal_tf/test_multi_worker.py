@@ -43,10 +43,16 @@ def _flags(data_dir: pathlib.Path, workdir: pathlib.Path, **overrides) -> list[s
     return [f"--{key}={value}" for key, value in values.items()]
 
 
-def _start(flag_list: list[str], log: pathlib.Path, env: dict) -> subprocess.Popen:
+KILLING_TRAIN = pathlib.Path(__file__).with_name("killing_train.py")
+
+
+def _start(flag_list: list[str], log: pathlib.Path, env: dict, kill_after_epoch: int | None = None
+           ) -> subprocess.Popen:
+    command = ([sys.executable, str(KILLING_TRAIN), f"--kill_after_epoch={kill_after_epoch}"]
+               if kill_after_epoch is not None else [sys.executable, "-m", "augbal_tf.train"])
     # Logs go to files: a full pipe would block a worker mid-run.
     with open(log, "w") as stream:
-        return subprocess.Popen([sys.executable, "-m", "augbal_tf.train", *flag_list], stdout=stream,
+        return subprocess.Popen([*command, *flag_list], stdout=stream,
                                 stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env})
 
 
@@ -58,10 +64,8 @@ def _cluster(data_dir, workdir, logs: pathlib.Path, kill_after_epoch: dict | Non
     try:
         for index in range(2):
             env = {"TF_CONFIG": multi_worker.tf_config(workers, index)}
-            if index in (kill_after_epoch or {}):
-                env[trainer_lib.KILL_AFTER_EPOCH_ENV] = str(kill_after_epoch[index])
             processes.append(_start(_flags(data_dir, workdir, distribution_strategy="multi_worker"),
-                                    logs / f"worker_{index}.log", env))
+                                    logs / f"worker_{index}.log", env, (kill_after_epoch or {}).get(index)))
         yield processes
     finally:
         for process in processes:
@@ -86,8 +90,8 @@ def _without_seconds(history: list[dict]) -> list[dict]:
 def data_dir(tmp_path_factory) -> pathlib.Path:
     """A data_dir holding the one prepared variant every run of this module reads."""
     data_dir = tmp_path_factory.mktemp("tfds")
-    config = config_lib.TrainConfig(data_dir=str(data_dir), **RUN)
-    prepare.prepare_variant(config_lib.dataset_config(config), str(data_dir))
+    config = config_lib.make(data_dir=str(data_dir), **RUN)
+    prepare.prepare_variant(config.data, str(data_dir))
     return data_dir
 
 

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from augbal_tf import config as config_lib
-from augbal_tf import study, study_report, study_stats
+from augbal_tf import fileio
+from augbal_tf import study, study_grid, study_report, study_stats
 from augbal_tf import workdir as workdir_lib
 
 CLASSES = ("tshirt_top", "shirt")
@@ -21,8 +22,8 @@ CLASSES = ("tshirt_top", "shirt")
 def _fake_metrics(config):
     # A deterministic "score" per cell so that the report has something to compare.
     score = 0.60 + 0.01 * config.seed
-    score += {"balanced": 0.2, "oversample_random": 0.05}.get(config.sampling, 0.0)
-    score += 0.1 if config.augmentation == ("HorizontalFlip",) else 0.0
+    score += {"balanced": 0.2, "oversample_random": 0.05}.get(config.data.strategy, 0.0)
+    score += 0.1 if config.data.augmentation == "HorizontalFlip" else 0.0
     score += 0.02 if config.class_weight == "balanced" else 0.0
     per_class = {name: {"precision": score, "recall": score - 0.1 * (name == "shirt"),
                         "f1": score, "support": 10} for name in CLASSES}
@@ -52,41 +53,43 @@ class FakeTrainer:
         if status == workdir_lib.Status.FINISHED:
             return workdir_lib.read_metrics(workdir)
         metrics = _fake_metrics(config)
-        workdir_lib.write_atomic(pathlib.Path(workdir, workdir_lib.METRICS_FILE),
+        fileio.write_atomic(pathlib.Path(workdir, workdir_lib.METRICS_FILE),
                                  json.dumps(metrics))
         return metrics
 
 
 def _study(tmp_path, **overrides):
-    base = config_lib.TrainConfig(source="sample", classes=CLASSES, minority=("shirt",),
+    base = config_lib.make(source="sample", classes=CLASSES, minority=("shirt",),
                                   epochs=1, image_size=32, data_dir=str(tmp_path / "tfds"))
-    fields = dict(base=base, study_dir=str(tmp_path / "study"), ratios=("4",),
-                  augmentations=("HorizontalFlip", "GaussNoise"), seeds=(0, 1, 2),
-                  baselines=("balanced", "unbalanced"))
+    grid = dict(ratios=("4",), augmentations=("HorizontalFlip", "GaussNoise"), seeds=(0, 1, 2),
+                baselines=("balanced", "unbalanced"))
+    grid.update({key: overrides.pop(key) for key in list(overrides) if key in grid})
+    grid["ratios"] = study_grid.parse_ratios(grid["ratios"])
+    fields = dict(base=base, study_dir=str(tmp_path / "study"), grid=study_grid.Grid(**grid))
     fields.update(overrides)
     return study.StudyConfig(**fields)
 
 
 def test_expand_grid_cells_and_configs(tmp_path):
     grid = study.expand_grid(_study(tmp_path, ratios=("4", "natural"),
-                                    baselines=study.BASELINES, export_cells=True))
+                                    baselines=tuple(study_grid.BASELINES), export_cells=True))
     assert len(grid) == 2 * 3 * (5 + 2)
-    first_seed = [c for c in grid if c.ratio == "4" and c.seed == 0]
-    assert [c.name for c in first_seed] == [
+    first_seed = [c for c in grid if c.ratio == 4.0 and c.seed == 0]
+    assert [c.label for c in first_seed] == [
         "baseline:balanced", "baseline:unbalanced", "baseline:undersample",
         "baseline:oversample_random", "baseline:class_weight", "aug:HorizontalFlip",
         "aug:GaussNoise"]
-    by_name = {c.name: c.config for c in first_seed}
-    assert by_name["baseline:class_weight"].sampling == "unbalanced"
+    by_name = {c.label: c.config for c in first_seed}
+    assert by_name["baseline:class_weight"].data.strategy == "unbalanced"
     assert by_name["baseline:class_weight"].class_weight == "balanced"
-    assert by_name["aug:GaussNoise"].sampling == "oversample_augment"
-    assert by_name["aug:GaussNoise"].augmentation == ("GaussNoise",)
+    assert by_name["aug:GaussNoise"].data.strategy == "oversample_augment"
+    assert by_name["aug:GaussNoise"].data.augmentation == "GaussNoise"
     assert by_name["aug:GaussNoise"].class_weight == "none"
     for cell in grid:
-        assert cell.config.seed == cell.config.data_seed == cell.seed
+        assert cell.config.seed == cell.config.data.data_seed == cell.seed
         assert cell.config.export is True and cell.config.epochs == 1
-        expected_ratio = None if cell.ratio == "natural" else 4.0
-        assert cell.config.imbalance_ratio == expected_ratio
+        expected_ratio = None if cell.ratio_label == "natural" else 4.0
+        assert cell.ratio == cell.config.data.imbalance_ratio == expected_ratio
     workdirs = [c.workdir for c in grid]
     assert len(set(workdirs)) == len(workdirs)
     assert first_seed[-1].workdir.endswith("ratio_4/aug_GaussNoise/seed_0")
@@ -145,8 +148,7 @@ def test_rerun_skips_finished_and_reruns_changed_cells(tmp_path):
     # A changed training flag reruns every cell from scratch (overwrite), never reuses.
     changed = _study(tmp_path)
     changed = study.StudyConfig(**{**changed.__dict__,
-                                   "base": config_lib.TrainConfig(**{
-                                       **changed.base.__dict__, "learning_rate": 1e-3})})
+                                   "base": config_lib.replace(changed.base, learning_rate=1e-3)})
     rerun = FakeTrainer()
     study.run_study(changed, rerun, log=lambda _: None)
     assert len(rerun.calls) == 12
@@ -203,8 +205,8 @@ def test_a_missing_or_empty_manual_folder_fails_before_any_cell(tmp_path, make_f
     if make_folder:
         folder.mkdir()
     config = _study(tmp_path)
-    config = study.StudyConfig(**{**config.__dict__, "base": config_lib.TrainConfig(
-        **{**config.base.__dict__, "source": "manual", "manual_dir": str(folder)})})
+    config = study.StudyConfig(**{**config.__dict__, "base": config_lib.replace(
+        config.base, source="manual", manual_dir=str(folder))})
     trainer = FakeTrainer()
     reason = "holds no class folders" if make_folder else "does not exist or is not a directory"
     with pytest.raises(ValueError, match=f"--manual_dir={folder} is not a folder of images "
@@ -223,23 +225,23 @@ def test_foreign_files_in_a_cell_workdir_are_an_error(tmp_path):
 
 
 def test_grid_flag_parsing():
-    assert len(study.resolve_augmentations(["paper"])) == 33
-    assert study.resolve_augmentations(["horizontal_flip", "HorizontalFlip", "gauss_noise"]) == (
+    assert len(study_grid.resolve_augmentations(["paper"])) == 33
+    assert study_grid.resolve_augmentations(["horizontal_flip", "HorizontalFlip", "gauss_noise"]) == (
         "HorizontalFlip", "GaussNoise")
     with pytest.raises(ValueError, match="--augmentations: unknown transform name 'HorizFlip'"):
-        study.resolve_augmentations(["HorizFlip"])
-    assert study.resolve_baselines(["class_weight", "balanced"]) == (
+        study_grid.resolve_augmentations(["HorizFlip"])
+    assert study_grid.resolve_baselines(["class_weight", "balanced"]) == (
         "balanced", "unbalanced", "class_weight")
     with pytest.raises(ValueError, match="--baselines=.*'oversample'"):
-        study.resolve_baselines(["oversample"])
-    assert study.parse_seeds(["2", "0", "2"]) == (2, 0)
+        study_grid.resolve_baselines(["oversample"])
+    assert study_grid.parse_seeds(["2", "0", "2"]) == (2, 0)
     with pytest.raises(ValueError, match="--seeds has '-1'"):
-        study.parse_seeds(["-1"])
+        study_grid.parse_seeds(["-1"])
     with pytest.raises(ValueError, match="--seeds is empty"):
-        study.parse_seeds([])
-    assert study.parse_ratios(["8", "2.0", "natural", "8.0"]) == ("8", "2", "natural")
+        study_grid.parse_seeds([])
+    assert study_grid.parse_ratios(["8", "2.0", "natural", "8.0"]) == (8.0, 2.0, None)
     with pytest.raises(ValueError, match="--ratios: ratio='0.5'"):
-        study.parse_ratios(["0.5"])
+        study_grid.parse_ratios(["0.5"])
 
 
 def test_keep_datasets_false_deletes_each_variant_after_its_last_cell(tmp_path):
@@ -249,8 +251,7 @@ def test_keep_datasets_false_deletes_each_variant_after_its_last_cell(tmp_path):
                     keep_datasets=False)
 
     def variant_dir(cell):
-        name = prepare.config_name(config_lib.dataset_config(cell.config))
-        return pathlib.Path(cell.config.data_dir, "augbal", name)
+        return pathlib.Path(cell.config.data_dir, "augbal", cell.config.data.name)
 
     grid = study.expand_grid(config)
     for cell in grid:

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from augbal_tf import config as config_lib
-from augbal_tf import study, study_report
+from augbal_tf import study, study_grid, study_report
 
 pytestmark = pytest.mark.slow
 
@@ -82,13 +82,12 @@ def _expected_summary(results: pd.DataFrame) -> dict:
 
 
 def test_study_end_to_end_with_resume(tmp_path):
-    base = config_lib.TrainConfig(
+    base = config_lib.make(
         source="sample", classes=("tshirt_top", "shirt"), minority=("shirt",),
         train_per_class=40, validation_per_class=10, test_per_class=20, image_size=32,
         epochs=1, batch_size=16, log_images=0, data_dir=str(tmp_path / "tfds"))
-    grid = study.StudyConfig(base=base, study_dir=str(tmp_path / "study"), ratios=("4",),
-                             augmentations=AUGMENTATIONS, seeds=(0, 1, 2),
-                             baselines=("balanced", "unbalanced"))
+    grid = study.StudyConfig(base=base, study_dir=str(tmp_path / "study"), grid=study_grid.Grid(
+        ratios=(4.0,), augmentations=AUGMENTATIONS, seeds=(0, 1, 2), baselines=("balanced", "unbalanced")))
     results_path = tmp_path / "study" / study.RESULTS_CSV
 
     interrupted = CountingTrainer(interrupt_before=5)
@@ -145,13 +144,13 @@ def test_cell_needing_other_cpu_devices_runs_in_a_subprocess(tmp_path):
     # The cell asks for two logical CPU devices (mirrored), which this process lacks.
     if len(tf.config.list_logical_devices("CPU")) == 2:
         pytest.skip("this test process already has 2 logical CPU devices")
-    base = config_lib.TrainConfig(
+    base = config_lib.make(
         source="sample", classes=("tshirt_top", "shirt"), minority=("shirt",),
         train_per_class=20, validation_per_class=8, test_per_class=8, image_size=32,
         epochs=1, batch_size=8, log_images=0, data_dir=str(tmp_path / "tfds"),
         distribution_strategy="mirrored", cpu_devices=2)
-    grid = study.StudyConfig(base=base, study_dir=str(tmp_path / "study"), ratios=("2",),
-                             seeds=(0,), baselines=("unbalanced",))
+    grid = study.StudyConfig(base=base, study_dir=str(tmp_path / "study"), grid=study_grid.Grid(
+        ratios=(2.0,), seeds=(0,), baselines=("unbalanced",)))
 
     def in_process(config, workdir):
         raise AssertionError("a cell with --cpu_devices=2 must not train in this process")

@@ -13,6 +13,7 @@ from tensorflow.python.framework import config as tf_config  # pylint: disable=n
 
 from augbal_tf import config as config_lib
 from augbal_tf import evaluate
+from augbal_tf import evaluation
 from augbal_tf import flags as flags_lib  # pylint: disable=unused-import (defines the flags)
 from augbal_tf import input_pipeline
 from augbal_tf import model as model_lib
@@ -27,7 +28,7 @@ CLASSES = ("tshirt_top", "pullover")
 
 @pytest.fixture(scope="module")
 def base_config(tmp_path_factory) -> config_lib.TrainConfig:
-    return config_lib.TrainConfig(
+    return config_lib.make(
         data_dir=str(tmp_path_factory.mktemp("tfds")), source="sample", classes=CLASSES,
         train_per_class=40, test_per_class=20, validation_per_class=10, image_size=32, epochs=2,
         batch_size=16, patience=0, log_images=4)
@@ -68,10 +69,10 @@ def test_metrics_json_holds_every_split_and_the_environment(finished_run):
 
 def test_exported_model_evaluates_to_the_metrics_json_numbers(finished_run, base_config):
     workdir, metrics = finished_run
-    classifier = evaluate.load_saved_model(os.path.join(workdir, "export"))
+    classifier = evaluation.load_saved_model(os.path.join(workdir, "export"))
     builder = input_pipeline.load_variant(base_config).builder
     for split in ("validation", "test"):
-        result = evaluate.evaluate_split(classifier, builder, split, batch_size=7)
+        result = evaluation.evaluate_split(classifier, builder, split, batch_size=7)
         for key in ("accuracy", "balanced_accuracy", "confusion_matrix", "per_class"):
             assert result[key] == metrics[split][key], (split, key)
 
@@ -99,13 +100,13 @@ def test_tensorboard_has_curves_images_and_confusion_matrix(finished_run):
 def test_rerun_with_same_flags_returns_the_finished_metrics(finished_run, base_config):
     workdir, metrics = finished_run
     before = os.stat(os.path.join(workdir, "metrics.json")).st_mtime_ns
-    assert train.train_and_evaluate(dataclasses.replace(base_config, cpu_devices=0), workdir) == metrics
+    assert train.train_and_evaluate(config_lib.replace(base_config, cpu_devices=0), workdir) == metrics
     assert os.stat(os.path.join(workdir, "metrics.json")).st_mtime_ns == before
 
 
 def test_rerun_with_other_flags_fails_naming_them(finished_run, base_config):
     workdir, _ = finished_run
-    changed = dataclasses.replace(base_config, epochs=3, learning_rate=1e-3)
+    changed = config_lib.replace(base_config, epochs=3, learning_rate=1e-3)
     with pytest.raises(ValueError, match=r"different flags: --epochs: 2 -> 3; --learning_rate"):
         train.train_and_evaluate(changed, workdir)
 
@@ -118,7 +119,7 @@ def test_same_seed_same_numbers_then_overwrite_with_a_frozen_weighted_run(finish
     assert again["test"] == metrics["test"] and again["validation"] == metrics["validation"]
     # --overwrite replaces that finished run with a different one: frozen backbone, class
     # weights, no validation split and paper-faithful selection on test.
-    config = dataclasses.replace(base_config, freeze_backbone=True, class_weight="balanced", imbalance_ratio=4.0,
+    config = config_lib.replace(base_config, freeze_backbone=True, class_weight="balanced", imbalance_ratio=4.0,
                                  minority=("pullover",), sampling="unbalanced", selection="test",
                                  validation_per_class=0, epochs=1, export=False, overwrite=True)
     metrics = train.train_and_evaluate(config, str(tmp_path / "again"))
@@ -135,16 +136,16 @@ def test_same_seed_same_numbers_then_overwrite_with_a_frozen_weighted_run(finish
 
 
 def test_snapshot_restores_every_model_and_optimizer_variable(tmp_path):
-    config = config_lib.TrainConfig(image_size=32, batch_size=8)
+    config = config_lib.make(source="sample", image_size=32, batch_size=8)
     saved = trainer_lib.Trainer(config, tf.distribute.get_strategy(), 2, None)
     rng = np.random.default_rng(0)
     for variable in saved.model.variables + saved.optimizer.variables:
         variable.assign(rng.integers(0, 100, size=variable.shape).astype(variable.dtype))
-    state = resume.LoopState(epochs_done=3, best_value=0.5, best_epoch=2, epochs_without_improvement=1,
+    state = trainer_lib.LoopState(epochs_done=3, best_value=0.5, best_epoch=2, epochs_without_improvement=1,
                              history=[{"epoch": 1}], train_seconds=1.5)
-    resume.save(tmp_path / "backup", saved.checkpoint, state)
+    trainer_lib.save_snapshot(tmp_path / "backup", saved, state)
     restored = trainer_lib.Trainer(config, tf.distribute.get_strategy(), 2, None)
-    assert resume.restore(tmp_path / "backup", restored.checkpoint) == state
+    assert trainer_lib.restore_snapshot(tmp_path / "backup", restored, 3) == state
     for before, after in zip(saved.model.variables + saved.optimizer.variables,
                              restored.model.variables + restored.optimizer.variables):
         np.testing.assert_array_equal(after.numpy(), before.numpy(), err_msg=before.path)
@@ -152,18 +153,18 @@ def test_snapshot_restores_every_model_and_optimizer_variable(tmp_path):
 
 
 def test_selection_keeps_the_first_best_epoch_and_stops_after_patience():
-    state = resume.LoopState()
-    improvements = [resume.record_epoch(state, value) for value in (0.5, 0.7, 0.7, 0.6)]
+    state = trainer_lib.LoopState()
+    improvements = [trainer_lib.record_epoch(state, value) for value in (0.5, 0.7, 0.7, 0.6)]
     assert improvements == [True, True, False, False]
     assert (state.best_epoch, state.best_value, state.epochs_without_improvement) == (2, 0.7, 2)
-    assert resume.should_stop(state, epochs=10, patience=2)
-    assert not resume.should_stop(state, epochs=10, patience=3)
-    assert not resume.should_stop(state, epochs=10, patience=0)  # 0: no early stopping.
-    assert resume.should_stop(state, epochs=4, patience=0)
+    assert trainer_lib.should_stop(state, epochs=10, patience=2)
+    assert not trainer_lib.should_stop(state, epochs=10, patience=3)
+    assert not trainer_lib.should_stop(state, epochs=10, patience=0)  # 0: no early stopping.
+    assert trainer_lib.should_stop(state, epochs=4, patience=0)
 
 
 def test_class_weights_scale_each_example_loss():
-    config = config_lib.TrainConfig(image_size=32, batch_size=8, dropout=0.0, learning_rate=1e-9)
+    config = config_lib.make(source="sample", image_size=32, batch_size=8, dropout=0.0, learning_rate=1e-9)
     weights = np.array([0.25, 4.0], np.float32)
     trainer = trainer_lib.Trainer(config, tf.distribute.get_strategy(), 2, weights)
     rng = np.random.default_rng(1)
@@ -178,18 +179,18 @@ def test_class_weights_scale_each_example_loss():
 
 @pytest.mark.parametrize("field, value, message", [
     ("distribution_strategy", "bogus", r"--distribution_strategy='bogus' is not valid; allowed: auto"),
-    ("sampling", "smote", r"--sampling='smote' is not valid; allowed: balanced"),
+    ("sampling", "smote", r"strategy must be one of \['balanced'"),
     ("selection", "best", r"--selection='best' is not valid"),
     ("image_size", 16, r"--image_size=16 is not valid; must be a number >= 32"),
     ("jit_compile", True, r"--jit_compile needs --nodeterministic"),
 ])
 def test_bad_flags_raise_naming_the_flag(field, value, message):
     with pytest.raises(ValueError, match=message):
-        config_lib.TrainConfig(**{field: value})
+        config_lib.make(source="sample", **{field: value})
 
 
 def test_jit_with_mirrored_on_cpu_is_rejected(base_config, tmp_path):
-    config = dataclasses.replace(base_config, jit_compile=True, deterministic=False,
+    config = config_lib.replace(base_config, jit_compile=True, deterministic=False,
                                  distribution_strategy="mirrored")
     with pytest.raises(ValueError, match="--jit_compile with --distribution_strategy=mirrored"):
         train.train_and_evaluate(config, str(tmp_path / "jit"))
@@ -197,7 +198,7 @@ def test_jit_with_mirrored_on_cpu_is_rejected(base_config, tmp_path):
 
 def test_missing_data_names_the_folder(base_config, tmp_path):
     missing = tmp_path / "no_such_folder"
-    config = dataclasses.replace(base_config, source="manual", manual_dir=str(missing), classes=())
+    config = config_lib.replace(base_config, source="manual", manual_dir=str(missing), classes=None)
     with pytest.raises(ValueError, match="no_such_folder"):
         train.train_and_evaluate(config, str(tmp_path / "missing"))
     assert not os.path.exists(tmp_path / "missing" / "metrics.json")
@@ -205,7 +206,7 @@ def test_missing_data_names_the_folder(base_config, tmp_path):
 
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_an_epoch_traces_the_train_step_once_despite_a_smaller_last_batch(jit_compile):
-    config = config_lib.TrainConfig(image_size=32, batch_size=16, epochs=2, jit_compile=jit_compile,
+    config = config_lib.make(source="sample", image_size=32, batch_size=16, epochs=2, jit_compile=jit_compile,
                                     deterministic=not jit_compile)
     # Op determinism is process-wide and other tests' runs leave it on; XLA needs it off.
     previous = tf_config.is_op_determinism_enabled()

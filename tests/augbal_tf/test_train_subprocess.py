@@ -12,12 +12,14 @@ import pathlib
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 from augbal_tf import config as config_lib
 from augbal_tf import evaluate
+from augbal_tf import evaluation
 from augbal_tf import input_pipeline
 from augbal_tf import model as model_lib
 from augbal_tf import trainer as trainer_lib
@@ -38,9 +40,15 @@ def _flags(data_dir: str, workdir: pathlib.Path, **overrides) -> list[str]:
     return [f"--{key}" if value is None else f"--{key}={value}" for key, value in values.items()]
 
 
-def _train(flag_list: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+KILLING_TRAIN = pathlib.Path(__file__).with_name("killing_train.py")
+
+
+def _train(flag_list: list[str], env: dict | None = None, kill_after_epoch: int | None = None
+           ) -> subprocess.CompletedProcess:
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "augbal_tf.train", *flag_list], capture_output=True, text=True,
+    command = ([sys.executable, str(KILLING_TRAIN), f"--kill_after_epoch={kill_after_epoch}"]
+               if kill_after_epoch is not None else [sys.executable, "-m", "augbal_tf.train"])
+    return subprocess.run([*command, *flag_list], capture_output=True, text=True,
                           timeout=TIMEOUT_S, env=environment, check=False)
 
 
@@ -77,10 +85,10 @@ def test_mirrored_on_two_logical_cpus_trains_two_replicas(data_dir, tmp_path):
     metrics = _metrics(workdir)
     assert metrics["environment"]["replicas"] == 2 and len(metrics["environment"]["devices"]) == 2
     # Final numbers come from the saved best weights on one device, so the SavedModel agrees exactly.
-    config = config_lib.TrainConfig(data_dir=data_dir, classes=("tshirt_top", "pullover"), train_per_class=24,
+    config = config_lib.make(source="sample", data_dir=data_dir, classes=("tshirt_top", "pullover"), train_per_class=24,
                                     test_per_class=12, validation_per_class=8)
-    classifier = evaluate.load_saved_model(workdir / "export")
-    result = evaluate.evaluate_split(classifier, input_pipeline.load_variant(config).builder, "test", 5)
+    classifier = evaluation.load_saved_model(workdir / "export")
+    result = evaluation.evaluate_split(classifier, input_pipeline.load_variant(config).builder, "test", 5)
     assert result["confusion_matrix"] == metrics["test"]["confusion_matrix"]
     assert result["balanced_accuracy"] == metrics["test"]["balanced_accuracy"]
 
@@ -88,7 +96,7 @@ def test_mirrored_on_two_logical_cpus_trains_two_replicas(data_dir, tmp_path):
 def test_sigkilled_run_resumes_to_the_same_result_as_an_uninterrupted_run(uninterrupted, tmp_path):
     data_dir, expected, reference = uninterrupted
     interrupted = tmp_path / "interrupted"
-    killed = _train(_flags(data_dir, interrupted), env={trainer_lib.KILL_AFTER_EPOCH_ENV: "1"})
+    killed = _train(_flags(data_dir, interrupted), kill_after_epoch=1)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert not (interrupted / "metrics.json").exists()
     assert [path.name for path in (interrupted / "backup" / "worker_0").iterdir()] == ["epoch_00001"]
@@ -129,7 +137,7 @@ distribution.configure_cpu_devices(2)
 import numpy as np, tensorflow as tf
 from augbal_tf import config as config_lib, trainer as trainer_lib
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-trainer = trainer_lib.Trainer(config_lib.TrainConfig(image_size=32, batch_size=8, epochs=1), strategy, 2, None)
+trainer = trainer_lib.Trainer(config_lib.make(source="sample", image_size=32, batch_size=8, epochs=1), strategy, 2, None)
 rng = np.random.default_rng(0)
 # Replica 0 gets dark images, replica 1 bright ones, so their batch statistics differ.
 images = np.concatenate([rng.normal(-1, 1, (4, 32, 32, 3)), rng.normal(2, 1, (4, 32, 32, 3))]).astype(np.float32)
@@ -155,3 +163,34 @@ def test_mirrored_replicas_end_each_epoch_with_the_same_batchnorm_statistics():
         assert not np.allclose(replica_0, replica_1)  # Each replica saw other images.
         np.testing.assert_allclose(after[0], (replica_0 + replica_1) / 2, rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(after[0], after[1])
+
+
+def test_bad_input_touches_no_workdir_and_the_corrected_command_runs(data_dir, tmp_path):
+    workdir = tmp_path / "run"
+    bad = _train(_flags(data_dir, workdir, classes="tshirt_top"))
+    assert bad.returncode == 2 and "classes needs at least 2 classes" in bad.stderr, bad.stderr[-2000:]
+    assert not workdir.exists()  # Validated before anything was written.
+    good = _train(_flags(data_dir, workdir, epochs=1))
+    assert good.returncode == 0, good.stderr[-3000:]
+
+
+def test_a_second_process_on_the_same_workdir_refuses_naming_the_first(data_dir, tmp_path):
+    workdir = tmp_path / "run"
+    flag_list = _flags(data_dir, workdir, epochs=4)
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    first = subprocess.Popen([sys.executable, "-m", "augbal_tf.train", *flag_list], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=environment)
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not (workdir / "run.json").exists():  # Written once the first process owns the workdir.
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        second = _train(flag_list)
+        assert second.returncode == 2, second.stderr[-3000:]
+        assert f"is in use by another process (pid {first.pid} on host" in second.stderr
+        assert first.wait(timeout=TIMEOUT_S) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert json.loads((workdir / "metrics.json").read_text())["epochs_run"] == 4

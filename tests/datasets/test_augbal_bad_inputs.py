@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from augbal_datasets.augbal import config as config_lib
 from augbal_datasets.augbal import augbal_dataset_builder
 from augbal_datasets.augbal import prepare
 
@@ -31,7 +32,7 @@ def _train_dir(root, name="sea"):
 def _assert_fails_cleanly(config, data_dir, manual, match):
     with pytest.raises(ValueError, match=match):
         prepare.prepare_variant(config, data_dir, manual)
-    variant = pathlib.Path(data_dir) / "augbal" / prepare.config_name(config)
+    variant = pathlib.Path(data_dir) / "augbal" / config_lib.VariantConfig.from_dict(config).name
     leftovers = list(variant.glob("*")) if variant.exists() else []
     assert leftovers == [], f"a failed build left {leftovers}"
     builder = augbal_dataset_builder.Builder(config=augbal_dataset_builder.AugbalConfig(**config),
@@ -110,7 +111,7 @@ def test_bad_config_fields_fail_before_any_build(fields, match):
 
 
 def test_unknown_config_field():
-    with pytest.raises(TypeError, match="colour"):  # what `tfds build --config='{"colour": 1}'` shows
+    with pytest.raises(TypeError, match=r"unknown augbal config field\(s\) \['colour'\]"):  # what `tfds build --config='{"colour": 1}'` shows
         augbal_dataset_builder.AugbalConfig(colour="blue")
     with pytest.raises(ValueError, match=r"unknown augbal config field\(s\) \['colour'\]"):
         prepare.prepare_variant({"colour": "blue"}, "/nonexistent")
@@ -129,7 +130,7 @@ def test_class_too_small_for_the_request(manual_dir, tmp_path):
 def test_augmentation_that_changes_the_size_is_refused():
     from augbal_datasets.augbal import config as config_lib  # pylint: disable=import-outside-toplevel
     from augbal_datasets.augbal import generate, sampling, sources  # pylint: disable=import-outside-toplevel
-    config = config_lib.canonicalize(dict(source="sample", strategy="oversample_augment",
+    config = config_lib.VariantConfig(**dict(source="sample", strategy="oversample_augment",
                                           augmentation="Transpose"))
     materializer = generate.Materializer(config, sources.SampleSource(),
                                          {"x": generate.ImageInfo(4, 6, keep_bytes=False)})

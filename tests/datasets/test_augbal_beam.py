@@ -4,6 +4,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 import augbal_helpers
+from augbal_datasets.augbal import config as config_lib
 from augbal_datasets.augbal import prepare
 
 DUMMY = augbal_helpers.REPO_ROOT / "datasets" / "augbal" / "dummy_data" / "intel_layout"
@@ -16,7 +17,7 @@ def test_beam_build_matches_single_process_build(tmp_path):
     config = dict(minority="sea", imbalance_ratio=8, validation_per_class=2, test_per_class=4,
                   strategy="oversample_augment", augmentation=["GaussNoise", "HorizontalFlip"],
                   compound=True)
-    name = prepare.config_name(config)
+    name = config_lib.VariantConfig.from_dict(config).name
     augbal_helpers.run_tfds_build(config, tmp_path / "beam", DUMMY,
                                   extra=[f"--beam_pipeline_options={BEAM_OPTIONS}"])
     augbal_helpers.run_tfds_build(config, tmp_path / "single", DUMMY)

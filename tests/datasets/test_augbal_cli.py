@@ -11,6 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 import augbal_helpers
+from augbal_datasets.augbal import config as config_lib
 from augbal_datasets.augbal import prepare
 
 REAL = dict(source="manual", classes=["buildings", "sea"], minority="sea", imbalance_ratio=8,
@@ -26,7 +27,7 @@ def _accurate(example):
 @pytest.mark.slow
 def test_real_intel_scene_oversample_augment_via_tfds_command(intel_scene_mini, tmp_path):
     augbal_helpers.run_tfds_build(REAL, tmp_path, intel_scene_mini)
-    builder = tfds.builder_from_directory(augbal_helpers.variant_dir(tmp_path, prepare.config_name(REAL)))
+    builder = tfds.builder_from_directory(augbal_helpers.variant_dir(tmp_path, config_lib.VariantConfig.from_dict(REAL).name))
     assert builder.info.features["label"].names == ["buildings", "sea"]
     metadata = builder.info.metadata
     assert metadata["config"]["augmentation"] == "HorizontalFlip"
@@ -63,7 +64,7 @@ def test_killed_build_then_same_command_gives_the_uninterrupted_dataset(tmp_path
     config = dict(source="sample", minority="shirt", imbalance_ratio=8, strategy="oversample_augment",
                   augmentation=["GaussNoise", "HorizontalFlip"], compound=True)
     data_dir = tmp_path / "cli"
-    variant = augbal_helpers.variant_dir(data_dir, prepare.config_name(config))
+    variant = augbal_helpers.variant_dir(data_dir, config_lib.VariantConfig.from_dict(config).name)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(augbal_helpers.tfds_build_command(config, data_dir),
                                cwd=augbal_helpers.REPO_ROOT, env=env, start_new_session=True,

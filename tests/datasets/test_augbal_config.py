@@ -6,6 +6,8 @@ import pytest
 
 from augbal_datasets.augbal import config as config_lib
 
+VariantConfig = config_lib.VariantConfig
+
 GOLDEN_HASH = "f0211175ea"
 PAPER_CELL = dict(classes=["buildings", "sea"], minority="sea", imbalance_ratio=8,
                   train_per_class=2000, strategy="oversample_augment", augmentation="FancyPCA")
@@ -13,26 +15,29 @@ PAPER_CELL = dict(classes=["buildings", "sea"], minority="sea", imbalance_ratio=
 
 def test_spellings_of_the_same_variant_share_one_name():
     other = dict(PAPER_CELL, minority=["sea"], imbalance_ratio=8.0, augmentation="fancy_pca")
-    assert config_lib.config_name(other) == config_lib.config_name(PAPER_CELL)
+    assert VariantConfig(**other) == VariantConfig(**PAPER_CELL)
+    assert VariantConfig(**other).name == VariantConfig(**PAPER_CELL).name
     canonical = config_lib.canonicalize(PAPER_CELL)
     assert config_lib.canonicalize(canonical) == canonical  # idempotent
     assert canonical["augmentation"] == "FancyPCA" and canonical["minority"] == ["sea"]
+    variant = VariantConfig(**PAPER_CELL)
+    assert variant.minority == ("sea",) and variant.imbalance_ratio == 8.0
 
 
 def test_every_field_changes_the_name():
-    base = config_lib.config_name(PAPER_CELL)
+    base = VariantConfig(**PAPER_CELL).name
     for field, value in [("data_seed", 1), ("imbalance_ratio", 4), ("store_size", 64),
                          ("encoding", "jpeg"), ("compound", True), ("validation_per_class", 50),
                          ("classes", ["sea", "buildings"])]:
-        assert config_lib.config_name(dict(PAPER_CELL, **{field: value})) != base, field
+        assert VariantConfig(**dict(PAPER_CELL, **{field: value})).name != base, field
 
 
 def test_name_is_short_safe_and_golden():
-    name = config_lib.config_name(PAPER_CELL)
-    assert re.fullmatch(r"[\w+\-.]+", name) and len(name) < 64
+    variant = VariantConfig(**PAPER_CELL)
+    assert re.fullmatch(r"[\w+\-.]+", variant.name) and len(variant.name) < 64
     # Golden: a change here orphans every prepared variant on disk (bump VERSION instead).
-    assert name == "manual-oversample_augment-r8-fancypca-" + config_lib.config_hash(PAPER_CELL)
-    assert config_lib.config_hash(PAPER_CELL) == GOLDEN_HASH
+    assert variant.name == "manual-oversample_augment-r8-fancypca-" + variant.hash
+    assert variant.hash == GOLDEN_HASH
 
 
 def test_policy_params_are_keyed_by_name():
@@ -41,7 +46,10 @@ def test_policy_params_are_keyed_by_name():
         augmentation_params={"gauss_noise": {"var_limit": [10, 20]}}))
     assert canonical["augmentation"] == ["GaussNoise", "HorizontalFlip"]
     assert canonical["augmentation_params"] == {"GaussNoise": {"var_limit": [10, 20]}}
-    assert config_lib.transform_params(canonical, "HorizontalFlip") == {}
+    variant = VariantConfig.from_dict(canonical)
+    assert variant.augmentation == ("GaussNoise", "HorizontalFlip")
+    assert variant.transform_params("HorizontalFlip") == {}
+    assert variant.transform_params("GaussNoise") == {"var_limit": [10, 20]}
     with pytest.raises(ValueError, match="keyed by its names"):
         config_lib.canonicalize(dict(augmentation=["GaussNoise"], augmentation_params={"var_limit": [1, 2]}))
 
@@ -63,3 +71,36 @@ def test_policy_params_are_keyed_by_name():
 def test_bad_values_name_the_field(fields, match):
     with pytest.raises(ValueError, match=match):
         config_lib.canonicalize(fields)
+
+
+def test_unknown_field_is_named():
+    with pytest.raises(ValueError, match=r"unknown augbal config field\(s\) \['colour'\]"):
+        VariantConfig.from_dict({"colour": "blue"})
+
+
+def test_config_is_frozen_and_derived_values_are_cached(monkeypatch):
+    variant = VariantConfig(**PAPER_CELL)
+    with pytest.raises(AttributeError):
+        variant.data_seed = 3  # type: ignore[misc]
+    calls = []
+    original = config_lib._canonical_fields
+    monkeypatch.setattr(config_lib, "_canonical_fields", lambda c: calls.append(1) or original(c))
+    for _ in range(3):
+        assert variant.name and variant.hash and variant.canonical_json and variant.as_dict()
+    assert calls == []  # name, hash and JSON never canonicalise again
+
+
+def test_prepare_variant_canonicalises_once(monkeypatch, tmp_path):
+    from augbal_datasets.augbal import prepare  # pylint: disable=import-outside-toplevel
+
+    calls = []
+    original = config_lib._canonical_fields
+    monkeypatch.setattr(config_lib, "_canonical_fields", lambda c: calls.append(1) or original(c))
+    fields = dict(source="sample", classes=["tshirt_top", "shirt"], minority="shirt", imbalance_ratio=20,
+                  strategy="oversample_augment", augmentation="HorizontalFlip",
+                  validation_per_class=50, test_per_class=100)
+    prepare.prepare_variant(fields, tmp_path)
+    assert len(calls) == 1
+    calls.clear()
+    prepare.prepare_variant(VariantConfig(**fields), tmp_path)  # built once by the caller, reused
+    assert len(calls) == 1

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from augbal_datasets.augbal import config as config_lib
 from augbal_datasets.augbal import prepare
 
 SAMPLE = dict(source="sample", minority="shirt", imbalance_ratio=4, validation_per_class=10,
@@ -39,7 +40,7 @@ def augmented(tmp_path_factory):
 def test_contract_features_splits_and_metadata(augmented):
     config, builder = augmented
     assert builder.info.features["label"].names == ["tshirt_top", "pullover", "shirt"]
-    assert builder.builder_config.name == prepare.config_name(config)
+    assert builder.builder_config.name == config_lib.VariantConfig.from_dict(config).name
     assert set(builder.info.splits) == {"train", "validation", "test"}
     train = _examples(builder, "train")
     counts = collections.Counter((int(ex["label"]), bool(ex["generated"])) for ex in train)

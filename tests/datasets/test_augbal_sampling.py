@@ -18,7 +18,7 @@ def _pools(train_counts, test_counts=None):
 
 
 def _plan(pools, has_test=True, **fields):
-    return sampling.make_plan(pools, has_test, config_lib.canonicalize(fields))
+    return sampling.make_plan(pools, has_test, config_lib.VariantConfig.from_dict(fields))
 
 
 def _train_counts(plan):

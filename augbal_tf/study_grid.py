@@ -1,0 +1,178 @@
+"""The study's grid: typed cells built from the study flags.
+
+A cell is one training run: its kind (a baseline or an augmentation; remedies
+and online policies will be further kinds), the name within the kind, the
+imbalance ratio (`None` = the natural counts), the seed, and the full training
+config. Strings are made from a cell only by `Cell.label` (the results.csv
+`cell` column), `Cell.ratio_label` and `cell_workdir` (its folder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+from augbal_tf import config as config_lib
+from augbal_tf import study_stats
+
+BASELINE, AUGMENTATION = "baseline", "aug"
+KINDS = (BASELINE, AUGMENTATION)
+
+# Every baseline, once: its dataset fields and training fields. `unbalanced` is the
+# reference of every comparison and always runs.
+BASELINES: dict[str, tuple[dict, dict]] = {
+    "balanced": ({"strategy": "balanced"}, {}),
+    "unbalanced": ({"strategy": "unbalanced"}, {}),
+    "undersample": ({"strategy": "undersample"}, {}),
+    "oversample_random": ({"strategy": "oversample_random"}, {}),
+    "class_weight": ({"strategy": "unbalanced"}, {"class_weight": "balanced"}),
+}
+REFERENCE_BASELINE = "unbalanced"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One training run of the grid."""
+
+    kind: str
+    name: str
+    ratio: float | None
+    seed: int
+    config: config_lib.TrainConfig
+    workdir: str
+
+    @property
+    def label(self) -> str:
+        """`baseline:<name>` or `aug:<Transform>`: the results.csv `cell` column."""
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def ratio_label(self) -> str:
+        """`8`, `2.5` or `natural`, as in results.csv and the report."""
+        return study_stats.ratio_label(self.ratio)
+
+    def describe(self) -> str:
+        """For progress lines: `ratio 20 baseline:unbalanced seed 3`."""
+        return f"ratio {self.ratio_label} {self.label} seed {self.seed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """What the study varies; every other setting comes from the base training config."""
+
+    ratios: tuple[float | None, ...] = (8.0,)
+    baselines: tuple[str, ...] = ("balanced", "unbalanced")
+    augmentations: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+def cell_workdir(study_dir: str, kind: str, name: str, ratio: float | None, seed: int) -> str:
+    """`<study_dir>/ratio_<r>/<kind>_<name>/seed_<s>`."""
+    return os.path.join(study_dir, f"ratio_{study_stats.ratio_label(ratio)}", f"{kind}_{name}", f"seed_{seed}")
+
+
+def expand(grid: Grid, base: config_lib.TrainConfig, study_dir: str, export_cells: bool) -> list[Cell]:
+    """Every cell of the study, ratio by ratio and seed by seed.
+
+    Within a seed the cells sharing a dataset variant (unbalanced and class_weight)
+    are adjacent, so `--keep_datasets=false` can delete each variant early.
+    """
+    cells = []
+    for ratio in grid.ratios:
+        for seed in grid.seeds:
+            named = [(BASELINE, name, *BASELINES[name]) for name in grid.baselines]
+            named += [(AUGMENTATION, name, {"strategy": "oversample_augment", "augmentation": name,
+                                            "augmentation_params": base.data.augmentation_params}, {})
+                      for name in grid.augmentations]
+            for kind, name, data_fields, train_fields in named:
+                data = dataclasses.replace(base.data, imbalance_ratio=ratio, data_seed=seed,
+                                           **{"augmentation": None, "augmentation_params": {}, **data_fields})
+                config = dataclasses.replace(base, data=data, seed=seed, export=export_cells, overwrite=False,
+                                             **{"class_weight": "none", **train_fields})
+                cells.append(Cell(kind, name, ratio, seed, config, cell_workdir(study_dir, kind, name, ratio, seed)))
+    return cells
+
+
+def resolve_augmentations(names: Sequence[str]) -> tuple[str, ...]:
+    """Canonical transform names; `paper` expands to the paper's 33, `all` to every one.
+
+    Raises:
+      ValueError: for an unknown name (the message lists close matches).
+    """
+    import augstatic  # Imported here: only studies with augmentations need it.
+
+    resolved = []
+    for name in names:
+        key = name.strip()
+        if not key:
+            continue
+        if key.lower() == "paper":
+            expanded = augstatic.PAPER_TRANSFORMS
+        elif key.lower() == "all":
+            expanded = augstatic.available()
+        else:
+            try:
+                expanded = (augstatic.lookup(key).__name__,)
+            except ValueError as error:
+                raise ValueError(f"--augmentations: {error}") from None
+        resolved += [n for n in expanded if n not in resolved]
+    return tuple(resolved)
+
+
+def resolve_baselines(names: Sequence[str]) -> tuple[str, ...]:
+    """Baseline names in canonical order, always including `unbalanced` (the reference).
+
+    Raises:
+      ValueError: for a name that is not a baseline.
+    """
+    chosen = {name.strip().lower() for name in names if name.strip()}
+    unknown = sorted(chosen - set(BASELINES))
+    if unknown:
+        raise ValueError(f"--baselines={','.join(names)!r} has unknown name(s) {unknown}; "
+                         f"allowed: {', '.join(BASELINES)}")
+    chosen.add(REFERENCE_BASELINE)
+    return tuple(name for name in BASELINES if name in chosen)
+
+
+def parse_seeds(values: Sequence[str | int]) -> tuple[int, ...]:
+    """Distinct non-negative integer seeds, in the given order.
+
+    Raises:
+      ValueError: for a value that is not an integer >= 0, or no seeds at all.
+    """
+    seeds = []
+    for value in values:
+        try:
+            seed = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"--seeds has {value!r}; allowed: integers >= 0, comma-separated") from None
+        if seed < 0:
+            raise ValueError(f"--seeds has {value!r}; allowed: integers >= 0, comma-separated")
+        if seed not in seeds:
+            seeds.append(seed)
+    if not seeds:
+        raise ValueError("--seeds is empty; give at least one seed (3 or more for intervals)")
+    return tuple(seeds)
+
+
+def parse_ratios(values: Sequence[str | float]) -> tuple[float | None, ...]:
+    """Distinct ratios (None for `natural`), in the given order; the one check of `--ratios`.
+
+    Raises:
+      ValueError: for a value that is neither a number >= 1 nor `natural`, or none.
+    """
+    ratios: list[float | None] = []
+    for value in values:
+        if isinstance(value, str) and not value.strip():
+            continue
+        try:
+            label = study_stats.ratio_label(value)
+        except ValueError as error:
+            raise ValueError(f"--ratios: {error}") from None
+        ratio = None if label == study_stats.NATURAL_RATIO else float(value)
+        if ratio not in ratios:
+            ratios.append(ratio)
+    if not ratios:
+        raise ValueError("--ratios is empty; give numbers >= 1 or 'natural'")
+    return tuple(ratios)
