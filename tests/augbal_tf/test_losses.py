@@ -1,6 +1,10 @@
 """Tests for augbal_tf.losses: each formula against values computed by hand or by Keras."""
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -201,3 +205,54 @@ def test_normed_dense_under_mixed_precision_returns_float32():
     assert outputs.dtype == tf.float32 and layer.kernel.dtype == "float32"
     with pytest.raises(ValueError, match="units must be >= 1, got 0"):
         losses.NormedDense(0)
+
+
+MIRRORED_SCRIPT = """
+import json
+from augbal_tf import distribution
+distribution.configure_cpu_devices(2)
+import numpy as np, tensorflow as tf
+from augbal_tf import losses
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+rng = np.random.default_rng(0)
+features = rng.normal(size=(8, 5)).astype(np.float32)
+labels = np.array([0, 1, 2, 0, 0, 1, 2, 0])
+counts, weights = [40, 8, 2], np.array([0.5, 1.0, 2.0], np.float32)
+with strategy.scope():
+    kernel = tf.Variable(rng.normal(size=(5, 3)).astype(np.float32))
+dataset = strategy.experimental_distribute_dataset(
+    tf.data.Dataset.from_tensors((features, labels)))
+images, batch_labels = next(iter(dataset))
+result = {}
+for name in losses.LOSSES:
+    loss = losses.make_loss(name, counts)
+
+    def replica_step(x, y):
+        with tf.GradientTape() as tape:
+            per_example = loss(y, tf.matmul(x, kernel), class_weights=weights)
+            total = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.cast(tf.shape(y)[0], tf.float32))
+            value = tf.reduce_sum(per_example) / total
+        return value, tape.gradient(value, kernel)
+
+    value, gradient = strategy.run(tf.function(replica_step), (images, batch_labels))
+    value = strategy.reduce("SUM", value, axis=None)
+    gradient = strategy.reduce("SUM", gradient, axis=None)
+    with tf.GradientTape() as tape:
+        single = tf.reduce_mean(loss(labels, tf.matmul(features, kernel), class_weights=weights))
+    result[name] = [float(value), float(single), float(tf.reduce_max(tf.abs(
+        gradient - tape.gradient(single, kernel)))), strategy.num_replicas_in_sync]
+print(json.dumps(result))
+"""
+
+
+def test_losses_averaged_over_the_global_batch_under_mirrored_match_one_device():
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(values) == set(losses.LOSSES)
+    for name, (mirrored, single, gradient_gap, replicas) in values.items():
+        assert replicas == 2
+        assert mirrored == pytest.approx(single, rel=1e-5), name
+        assert gradient_gap < 1e-5, name
