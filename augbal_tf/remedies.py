@@ -7,6 +7,7 @@ logit_adjustment/), tau-normalisation (Kang et al. 2020), mixup (Zhang et al.
 
 import math
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -23,6 +24,8 @@ def posthoc_offsets(counts, tau: float) -> np.ndarray:
     """
     if not math.isfinite(tau):
         raise ValueError(f"posthoc tau must be finite, got {tau!r}")
+    if counts is None:
+        raise ValueError(f"posthoc tau={tau!r} needs the per-class training counts; got counts=None")
     return (-tau * losses.log_prior(counts)).astype(np.float32)
 
 
@@ -36,6 +39,33 @@ def posthoc_adjust(logits, counts, tau: float):
     if isinstance(logits, np.ndarray):
         return logits.astype(np.float32) + offsets
     return tf.cast(logits, tf.float32) + offsets
+
+
+class LogitOffset(keras.layers.Layer):
+    """Adds fixed per-class offsets to float32 logits (post-hoc adjustment inside an exported model).
+
+    The offsets are a config value, not a weight, so the saved model records them
+    (`get_config`) and no checkpoint can change them.
+
+    Args:
+      offsets: float [C], e.g. `posthoc_offsets(counts, tau)`.
+    """
+
+    def __init__(self, offsets, **kwargs):
+        super().__init__(**kwargs)
+        offsets = np.asarray(offsets, dtype=np.float32)
+        if offsets.ndim != 1 or not np.isfinite(offsets).all():
+            raise ValueError(f"offsets must be a finite 1-D list, got {offsets.tolist()}")
+        self.offsets = offsets
+
+    def call(self, logits):
+        return tf.cast(logits, tf.float32) + tf.constant(self.offsets)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "offsets": self.offsets.tolist()}
 
 
 def tau_normalize(kernel, tau: float) -> np.ndarray:

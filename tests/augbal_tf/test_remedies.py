@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
 from scipy import stats
@@ -25,6 +26,19 @@ def test_posthoc_adjust_hand_computed_numpy_and_tensor():
     np.testing.assert_array_equal(remedies.posthoc_adjust(logits, [3, 1], 0.0), logits)
     with pytest.raises(ValueError, match="posthoc tau must be finite, got nan"):
         remedies.posthoc_offsets([3, 1], math.nan)
+
+
+def test_logit_offset_layer_applies_and_records_the_offsets():
+    offsets = remedies.posthoc_offsets([3, 1], 1.0)
+    np.testing.assert_allclose(offsets, [-math.log(0.75), -math.log(0.25)], rtol=1e-6)
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, remedies.LogitOffset(offsets)(inputs))
+    logits = np.array([[1.0, 0.0]], np.float32)
+    np.testing.assert_allclose(model(logits).numpy(), remedies.posthoc_adjust(logits, [3, 1], 1.0), rtol=1e-6)
+    clone = keras.Model.from_config(model.get_config(), custom_objects={"LogitOffset": remedies.LogitOffset})
+    np.testing.assert_allclose(clone(logits).numpy(), model(logits).numpy())
+    with pytest.raises(ValueError, match="posthoc tau=1.0 needs the per-class training counts"):
+        remedies.posthoc_offsets(None, 1.0)
 
 
 def test_tau_normalize_hand_computed():
