@@ -3,7 +3,8 @@
 `model.export` would serve the float model input and return logits; the
 exported endpoint here takes uint8 RGB images of any size, resizes and
 normalises them with `augbal_tf.preprocessing.preprocess_images` (the exact
-training preprocessing) and returns class probabilities.
+training preprocessing, with the backbone's own normalisation) and returns class
+probabilities.
 
 The SavedModel, loaded with `tf.saved_model.load(path)`, has:
   * `serving_default(images)`: uint8 [N, H, W, 3] -> float32 probabilities
@@ -29,24 +30,29 @@ IMAGE_SIZE_ENDPOINT = "image_size"
 IMAGES_SPEC = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
 
 
-def serving_function(model: keras.Model, image_size: int) -> tf.types.experimental.GenericFunction:
+def serving_function(model: keras.Model, image_size: int,
+                     normalization: str | None = None) -> tf.types.experimental.GenericFunction:
     """Builds the serving computation: uint8 images -> class probabilities.
 
     Args:
       model: a Keras model mapping normalised float images
         [N, image_size, image_size, 3] to logits [N, num_classes].
       image_size: model input side length in pixels.
+      normalization: the backbone's pixel normalisation (a name of
+        `preprocessing.NORMALIZATIONS`); default: the model's own `preprocessing`
+        attribute (set by `model.create_model`), else "imagenet".
 
     Returns:
       A `tf.function` taking uint8 [N, H, W, 3] (any H, W; one size per call)
       and returning float32 softmax probabilities [N, num_classes].
     """
+    normalization = normalization or getattr(model, "preprocessing", "imagenet")
     # Validate eagerly, not at first trace.
-    preprocessing.preprocess_images(tf.zeros([1, 1, 1, 3], tf.uint8), image_size)
+    preprocessing.preprocess_images(tf.zeros([1, 1, 1, 3], tf.uint8), image_size, normalization)
 
     @tf.function(input_signature=[IMAGES_SPEC])
     def serve(images):
-        inputs = preprocessing.preprocess_images(images, image_size)
+        inputs = preprocessing.preprocess_images(images, image_size, normalization)
         logits = model(inputs, training=False)
         # Under mixed precision the logits are float16; softmax in float32.
         return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)

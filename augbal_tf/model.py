@@ -9,7 +9,10 @@ logits (softmax cross-entropy from logits equals the paper's NLL on LogSoftmax).
 tests/augbal_tf/test_model.py checks it against the PyTorch reference
 (benchmarks/torch_resnet18.py) with copied weights.
 
-Models are found by name in `MODELS` (the `--model` flag).
+Models are found by name in `MODELS` (the `--model` flag): resnet18/resnet34 (this
+file, random init) and every pretrained-capable backbone of `augbal_tf.backbones`
+behind `BackboneClassifier` (EfficientNet-Lite0 and keras.applications models), each
+with the input normalisation of `preprocessing_for(name)`.
 """
 
 import difflib
@@ -18,6 +21,8 @@ from typing import Callable
 import keras
 import numpy as np
 import tensorflow as tf
+
+from augbal_tf import backbones
 
 # Blocks per stage of each ResNet built from basic blocks (He et al. 2016, table 1).
 RESNET_SPECS = {
@@ -200,32 +205,161 @@ def _dense_initializers(fan_in: int, seed: int) -> dict:
             "bias_initializer": keras.initializers.RandomUniform(-bound, bound, seed=int(seeds[1]))}
 
 
+BN_MODES = ("train", "inference")
+
+
+def default_bn_mode(weights) -> str:
+    """"inference" for pretrained weights (the Keras transfer-learning convention), else "train".
+
+    "train" keeps today's paper behaviour: a random backbone, frozen or not, updates its
+    BatchNorm statistics; "inference" runs every backbone BatchNorm on its moving
+    statistics and freezes its scale and offset.
+    """
+    return "train" if backbones.check_weights(weights) is None else "inference"
+
+
+def apply_bn_mode(model: keras.layers.Layer, bn_mode: str, exclude=()) -> None:
+    """Sets every BatchNormalization of `model` (but those in `exclude`) to `bn_mode`.
+
+    Raises:
+      ValueError: if `bn_mode` is not one of BN_MODES.
+    """
+    if bn_mode not in BN_MODES:
+        raise ValueError(f"bn_mode={bn_mode!r} is not valid; allowed: {', '.join(BN_MODES)}")
+    for layer in model._flatten_layers():  # pylint: disable=protected-access
+        if isinstance(layer, keras.layers.BatchNormalization) and layer not in exclude:
+            # A non-trainable Keras BatchNormalization normalises with its moving statistics.
+            layer.trainable = bn_mode == "train"
+
+
+@keras.saving.register_keras_serializable("augbal")
+class BackboneClassifier(keras.Model):
+    """A registered backbone (`augbal_tf.backbones`) + the paper's head; model input -> logits.
+
+    Args:
+      num_classes: number of output logits (>= 2).
+      backbone: a key of `augbal_tf.backbones.BACKBONES`.
+      weights: None (random init), "imagenet" or a path to a backbone `.weights.h5` file.
+      bn_mode: "train" or "inference" for the backbone's BatchNorm (default: `default_bn_mode`).
+      head_width: units of the head's hidden Dense layer.
+      dropout: dropout rate of the head.
+      seed: seed of the backbone's and the head's initializers and random streams.
+      dtype: Keras dtype policy; logits are always float32.
+    """
+
+    def __init__(self, num_classes: int, backbone: str = "efficientnet_lite0", weights=None,
+                 bn_mode: str | None = None, head_width: int = 512, dropout: float = 0.2, seed: int = 0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if num_classes < 2:
+            raise ValueError(f"num_classes={num_classes!r} is not valid; must be >= 2")
+        spec = backbones.get_spec(backbone)
+        weights = backbones.check_weights(weights)
+        bn_mode = bn_mode or default_bn_mode(weights)
+        if bn_mode not in BN_MODES:
+            raise ValueError(f"bn_mode={bn_mode!r} is not valid; allowed: {', '.join(BN_MODES)}")
+        self.num_classes, self.backbone_name, self.weights_source = num_classes, backbone, weights
+        self.bn_mode, self.head_width, self.dropout, self.seed = bn_mode, head_width, dropout, seed
+        self.preprocessing = spec.preprocessing
+        seeds = [int(value) for value in np.random.default_rng(seed).integers(2**31, size=4)]
+        policy = self.dtype_policy
+        self.backbone = backbones.build_backbone(backbone, weights, seed=seeds[0], dtype=policy.name)
+        apply_bn_mode(self.backbone, bn_mode)
+        self.head_hidden = keras.layers.Dense(head_width, **_dense_initializers(spec.features, seeds[1]),
+                                              dtype=policy)
+        self.head_dropout = keras.layers.Dropout(dropout, seed=seeds[2], dtype=policy)
+        self.head_output = keras.layers.Dense(num_classes, **_dense_initializers(head_width, seeds[3]),
+                                              dtype="float32")
+
+    def features(self, inputs, training=False):
+        """Pooled backbone features [N, features] of model inputs."""
+        return self.backbone(inputs, training=training)
+
+    def head(self, features, training=False):
+        """Logits of pooled features (what a cached-feature fast path trains)."""
+        hidden = keras.ops.relu(self.head_hidden(features))
+        return self.head_output(self.head_dropout(hidden, training=training))
+
+    def call(self, inputs, training=False):
+        return self.head(self.features(inputs, training=training), training=training)
+
+    @property
+    def head_layers(self) -> list[keras.layers.Layer]:
+        return [self.head_hidden, self.head_output]
+
+    @property
+    def head_variables(self) -> list:
+        """Trainable variables of the head (what --freeze_backbone trains)."""
+        return [v for layer in self.head_layers for v in layer.trainable_variables]
+
+    def set_dropout_seed(self, seed: int) -> None:
+        """Restarts the dropout (and drop-connect) streams, so their masks depend on `seed` only."""
+        if self.dropout > 0:  # Keras creates no seed generator for a rate of 0.
+            self.head_dropout.seed_generator.state.assign(np.array([seed, 0], dtype="int64"))
+        for index, generator in enumerate(getattr(self.backbone, "seed_generators", ())):
+            generator.state.assign(np.array([seed, index + 1], dtype="int64"))
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "backbone": self.backbone_name,
+                "weights": self.weights_source, "bn_mode": self.bn_mode, "head_width": self.head_width,
+                "dropout": self.dropout, "seed": self.seed}
+
+
 MODELS: dict[str, Callable[..., keras.Model]] = {}
+PREPROCESSING: dict[str, str] = {}
 
 
-def register_model(name: str, factory: Callable[..., keras.Model]) -> None:
-    """Adds a model factory under `name`; raises ValueError on a duplicate name."""
+def register_model(name: str, factory: Callable[..., keras.Model], preprocessing: str = "imagenet") -> None:
+    """Adds a model factory under `name` with its input normalisation; raises ValueError on a duplicate."""
     if name in MODELS:
         raise ValueError(f"model name {name!r} is already registered")
-    MODELS[name] = factory
+    MODELS[name], PREPROCESSING[name] = factory, preprocessing
+
+
+def _check_name(name: str) -> None:
+    if name not in MODELS:
+        close = difflib.get_close_matches(name, MODELS, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"--model={name!r} is not registered{hint}; allowed: {', '.join(sorted(MODELS))}")
+
+
+def preprocessing_for(name: str) -> str:
+    """The `augbal_tf.preprocessing` normalisation that model `name` takes (for the input pipeline)."""
+    _check_name(name)
+    return PREPROCESSING[name]
 
 
 def create_model(name: str, num_classes: int, image_size: int, **kwargs) -> keras.Model:
     """Builds the registered model `name` with its variables created for `image_size` inputs.
 
+    Keyword arguments go to the model (e.g. weights, bn_mode, head_width, dropout, seed,
+    dtype). The model's `preprocessing` attribute names its input normalisation.
+
     Raises:
       ValueError: if `name` is not registered (the message lists close matches).
     """
-    if name not in MODELS:
-        close = difflib.get_close_matches(name, MODELS, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ValueError(f"--model={name!r} is not registered{hint}; allowed: {', '.join(sorted(MODELS))}")
+    _check_name(name)
     model = MODELS[name](num_classes=num_classes, **kwargs)
+    model.preprocessing = PREPROCESSING[name]
     model(np.zeros((1, image_size, image_size, 3), np.float32), training=False)  # Creates the variables.
     return model
 
 
+def _resnet_factory(architecture: str) -> Callable[..., keras.Model]:
+    def factory(weights=None, bn_mode: str = "train", **kwargs) -> keras.Model:
+        if backbones.check_weights(weights) is not None:
+            raise ValueError(f"--weights={weights!r} is not available for --model={architecture}: no "
+                             "package ships ResNet18/34 weights; allowed: none")
+        model = ResNetClassifier(architecture=architecture, **kwargs)
+        if bn_mode != "train":
+            apply_bn_mode(model, bn_mode)
+        return model
+    return factory
+
+
 for _architecture in RESNET_SPECS:
-    register_model(_architecture,
-                   lambda architecture=_architecture, **kwargs: ResNetClassifier(architecture=architecture,
-                                                                                 **kwargs))
+    register_model(_architecture, _resnet_factory(_architecture))
+
+for _backbone, _spec in backbones.BACKBONES.items():
+    register_model(_backbone, lambda backbone=_backbone, **kwargs: BackboneClassifier(backbone=backbone, **kwargs),
+                   preprocessing=_spec.preprocessing)
