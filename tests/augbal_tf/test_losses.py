@@ -256,3 +256,34 @@ def test_losses_averaged_over_the_global_batch_under_mirrored_match_one_device()
         assert replicas == 2
         assert mirrored == pytest.approx(single, rel=1e-5), name
         assert gradient_gap < 1e-5, name
+
+
+def test_ldam_focal_and_drw_weights_match_the_ldam_drw_pytorch_reference():
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    counts, logits, labels = [500, 120, 30, 5], _logits(9, (8, 4), spread=1.0), np.array([0, 1, 2, 3, 3, 2, 1, 0])
+    x, target = torch.tensor(logits), torch.tensor(labels)
+
+    # kaidic/LDAM-DRW losses.py LDAMLoss.forward (CUDA tensors made CPU ones), with DRW's weights.
+    m_list = 1.0 / np.sqrt(np.sqrt(counts))
+    m_list = torch.tensor(m_list * (0.5 / np.max(m_list)), dtype=torch.float32)
+    beta = 0.9999
+    per_cls_weights = (1.0 - beta) / np.array(1.0 - np.power(beta, counts))
+    per_cls_weights = per_cls_weights / np.sum(per_cls_weights) * len(counts)
+    weight = torch.tensor(per_cls_weights, dtype=torch.float32)
+    index = torch.zeros_like(x, dtype=torch.uint8)
+    index.scatter_(1, target.view(-1, 1), 1)
+    batch_m = torch.matmul(m_list[None, :], index.float().transpose(0, 1)).view((-1, 1))
+    output = torch.where(index.bool(), x - batch_m, x)
+    reference = functional.cross_entropy(30 * output, target, weight=weight).item()
+
+    weights = losses.drw_weights(160, 160, counts)
+    np.testing.assert_allclose(weights, per_cls_weights, rtol=1e-6)
+    per_example = losses.ldam(counts, 0.5, 30.0)(labels, logits, class_weights=weights).numpy()
+    # PyTorch's weighted mean divides by the batch's summed weights.
+    assert per_example.sum() / weights[labels].sum() == pytest.approx(reference, rel=1e-5)
+
+    # FocalLoss(gamma=2) without weights: the mean of (1 - p) ** gamma * CE.
+    ce = functional.cross_entropy(x, target, reduction="none")
+    reference_focal = ((1 - torch.exp(-ce)) ** 2 * ce).mean().item()
+    assert float(tf.reduce_mean(losses.focal(2.0)(labels, logits))) == pytest.approx(reference_focal, rel=1e-5)
