@@ -101,5 +101,8 @@ def test_indexed_dataset_yields_the_drawn_elements_in_order():
     got = list(samplers.resampled_epoch(tensors, labels, "class_balanced", 2, 0).as_numpy_iterator())
     assert [image for image, _ in got] == [f"jpeg-{i}".encode() for i in indices]
     np.testing.assert_array_equal([label for _, label in got], labels[indices])
+    # Chunks of 4 over 6 draws: one full chunk and a remainder, same order.
+    chunked = list(samplers.indexed_dataset(tensors, indices, chunk=4).as_numpy_iterator())
+    assert [image for image, _ in chunked] == [image for image, _ in got]
     with pytest.raises(ValueError, match=r"indices must be 1-D in \[0, 6\)"):
         samplers.indexed_dataset(tensors, [0, 6])
