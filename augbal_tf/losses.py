@@ -21,7 +21,14 @@ kaidic/LDAM-DRW `losses.py`). Keras has none of the sparse forms (keras#23442,
 keras#16735).
 
 Losses return one value per example, unaveraged: under `tf.distribute` the
-trainer sums them and divides by the global batch size. Labels are int class
+trainer sums them and divides by the global batch size. With class weights that
+differs from PyTorch's weighted `cross_entropy` (kaidic/LDAM-DRW), which divides
+by the batch's summed weights: under natural sampling of CIFAR-10-LT IF 100 the
+mean CB weight (beta 0.9999) of an example is 0.171, so the DRW phase's loss (and
+gradient) is ~5.8x smaller here unless the trainer normalises by
+all-reduce(sum of w_y) instead. The focal form puts the weight outside
+(1 - p)^gamma as Cui et al. do; LDAM-DRW's FocalLoss computes p from the weighted
+cross-entropy. Labels are int class
 indices [B] or soft targets [B, C] (mixup/Remix): a soft target `t` gives
 `sum_c t_c * loss(label c)`, the usual mixed loss `lam * L(y_a) + (1 - lam) * L(y_b)`.
 """
@@ -153,6 +160,11 @@ class Loss:
     def per_label(self, logits) -> tf.Tensor:
         """float32 [B, C]: entry (b, c) is example b's unweighted loss if its label were c."""
         logits = tf.cast(logits, tf.float32)
+        classes = next((array.size for array in (self.offset, self.margin, self.class_weights)
+                        if array is not None), None)
+        if classes is not None and logits.shape[-1] is not None and logits.shape[-1] != classes:
+            raise ValueError(f"loss {self.name!r} was made for {classes} classes (counts), but the logits "
+                             f"have {logits.shape[-1]}")
         z = logits * self.scale if self.scale != 1.0 else logits
         if self.offset is not None:
             z = z + tf.constant(self.offset, tf.float32)

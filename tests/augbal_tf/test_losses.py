@@ -164,6 +164,7 @@ def test_call_time_class_weights_multiply():
     (lambda: losses.make_loss("focal_loss"), "loss 'focal_loss' is not valid; allowed: cross_entropy, focal"),
     (lambda: losses.make_loss("focal", tau=1.0), "loss 'focal' takes no parameter 'tau'; allowed: gamma"),
     (lambda: losses.class_balanced_weights([5], 0.9), "at least two classes"),
+    (lambda: losses.ldam([5, 2, 1])([0], np.zeros((1, 2), np.float32)), "made for 3 classes .* have 2"),
 ])
 def test_bad_values_raise_naming_the_parameter(call, message):
     with pytest.raises(ValueError, match=message):
