@@ -1,0 +1,95 @@
+"""Cached pooled features of a frozen, inference-mode backbone (issue #12's fast path).
+
+A frozen backbone whose BatchNorm runs on moving statistics maps each image to the
+same features in every epoch and every study cell, so they are computed once and
+stored as one `.npy` per image under `cache_dir/<key[:2]>/<key>.npy`. The key is a
+sha256 over the backbone name, the identity of its weights, the model input size,
+the preprocessing and the image's bytes (shape included), so the real images that
+recur in every variant of a study share their features.
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import uuid
+
+import numpy as np
+import tensorflow as tf
+
+from augbal_tf import preprocessing
+
+_CHUNK = 1 << 20
+
+
+def weights_identity(weights, seed: int) -> str:
+    """What fixes a backbone's weights: "imagenet", "sha256:<file digest>" or the seed of a random init."""
+    if weights is None:
+        return f"random:seed={seed}"
+    if weights == "imagenet":
+        return "imagenet"
+    digest = hashlib.sha256()
+    with open(weights, "rb") as file:
+        for chunk in iter(lambda: file.read(_CHUNK), b""):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def feature_key(backbone: str, weights_id: str, image_size: int, normalization: str, image: np.ndarray) -> str:
+    """sha256 hex digest over (backbone, weights identity, image size, preprocessing, image shape and bytes)."""
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    header = json.dumps({"backbone": backbone, "weights": weights_id, "image_size": image_size,
+                         "preprocessing": normalization, "shape": list(image.shape)}, sort_keys=True)
+    digest = hashlib.sha256(header.encode())
+    digest.update(b"\0")
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def _atomic_save(path: pathlib.Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}.npy")
+    try:
+        np.save(temporary, array)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch_size: int = 32) -> np.ndarray:
+    """Pooled backbone features [N, features] of uint8 images, read from or added to the cache.
+
+    Args:
+      model: a `augbal_tf.model.BackboneClassifier` with bn_mode "inference".
+      images: uint8 [N, H, W, 3] RGB images (one size).
+      image_size: model input side length (the images are preprocessed as in training).
+      cache_dir: folder of the feature cache (created if missing).
+      batch_size: images per backbone call for the missing ones.
+
+    Returns:
+      float32 [N, features], row i for images[i].
+
+    Raises:
+      ValueError: if the model's backbone is not in inference mode or `images` is not uint8 [N, H, W, 3].
+    """
+    if getattr(model, "bn_mode", None) != "inference":
+        raise ValueError(f"cached features need a backbone in bn_mode='inference' (its features do not change "
+                         f"during training), got bn_mode={getattr(model, 'bn_mode', None)!r}")
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be uint8 [N, H, W, 3], got {images.dtype} {images.shape}")
+    cache_dir = pathlib.Path(cache_dir)
+    weights_id = weights_identity(model.weights_source, model.backbone.seed
+                                  if hasattr(model.backbone, "seed") else model.seed)
+    keys = [feature_key(model.backbone_name, weights_id, image_size, model.preprocessing, image) for image in images]
+    paths = [cache_dir / key[:2] / f"{key}.npy" for key in keys]
+    features: list = [np.load(path) if path.is_file() else None for path in paths]
+    missing = [index for index, value in enumerate(features) if value is None]
+    for start in range(0, len(missing), batch_size):
+        batch = missing[start:start + batch_size]
+        inputs = preprocessing.preprocess_images(tf.constant(images[batch]), image_size, model.preprocessing)
+        computed = np.asarray(model.features(inputs, training=False), np.float32)
+        for index, row in zip(batch, computed):
+            _atomic_save(paths[index], row)
+            features[index] = row
+    return np.stack(features).astype(np.float32)

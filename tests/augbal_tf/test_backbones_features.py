@@ -1,0 +1,63 @@
+"""The cached-feature helper: cached == recomputed, keys, and refusals."""
+
+import numpy as np
+import pytest
+
+from augbal_tf import model as model_lib
+from augbal_tf import preprocessing
+from augbal_tf.backbones import features as features_lib
+
+IMAGE_SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def frozen():
+    return model_lib.create_model("efficientnet_lite0", num_classes=2, image_size=IMAGE_SIZE, bn_mode="inference",
+                                  seed=1)
+
+
+def test_cached_features_equal_recomputed_ones_and_are_reused(frozen, tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(5, 40, 40, 3), dtype=np.uint8)
+    first = features_lib.cached_features(frozen, images, IMAGE_SIZE, tmp_path, batch_size=2)
+    inputs = preprocessing.preprocess_images(images, IMAGE_SIZE, "lite")
+    recomputed = frozen.features(inputs, training=False).numpy()
+    assert first.shape == (5, 1280) and first.dtype == np.float32
+    np.testing.assert_allclose(first, recomputed, rtol=1e-5, atol=1e-6)  # Batches of 2 vs 5.
+    files = sorted(tmp_path.rglob("*.npy"))
+    assert len(files) == 5 and not list(tmp_path.rglob(".*"))
+    stamps = [path.stat().st_mtime_ns for path in files]
+    # A repeated image and a new one: four hits and one computation, in the caller's order.
+    more = np.concatenate([images[3:4], rng.integers(0, 256, size=(1, 40, 40, 3), dtype=np.uint8), images[:3]])
+    second = features_lib.cached_features(frozen, more, IMAGE_SIZE, tmp_path)
+    np.testing.assert_array_equal(second[[0, 2, 3, 4]], first[[3, 0, 1, 2]])
+    np.testing.assert_allclose(second[1], frozen.features(preprocessing.preprocess_images(
+        more[1:2], IMAGE_SIZE, "lite"), training=False).numpy()[0], rtol=1e-5, atol=1e-6)
+    assert len(list(tmp_path.rglob("*.npy"))) == 6
+    assert [path.stat().st_mtime_ns for path in files] == stamps
+
+
+def test_key_changes_with_every_ingredient():
+    image = np.zeros((4, 4, 3), np.uint8)
+    base = ("efficientnet_lite0", "imagenet", 224, "lite", image)
+    key = features_lib.feature_key(*base)
+    changed = [("resnet50",), (None, "random:seed=0"), (None, None, 160), (None, None, None, "imagenet"),
+               (None, None, None, None, image + 1), (None, None, None, None, np.zeros((2, 8, 3), np.uint8))]
+    for change in changed:
+        arguments = [new if new is not None else old for old, new in zip(base, change + (None,) * 5)]
+        assert features_lib.feature_key(*arguments) != key, change
+    assert features_lib.feature_key(*base) == key
+
+
+def test_weights_identity_hashes_a_local_file(tmp_path):
+    path = tmp_path / "w.weights.h5"
+    path.write_bytes(b"abc")
+    assert features_lib.weights_identity(str(path), 0) == \
+        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # sha256("abc")
+    assert features_lib.weights_identity(None, 3) != features_lib.weights_identity(None, 4)
+
+
+def test_refuses_a_backbone_whose_statistics_move(tmp_path):
+    model = model_lib.create_model("efficientnet_lite0", num_classes=2, image_size=IMAGE_SIZE)
+    with pytest.raises(ValueError, match="bn_mode='inference'.*got bn_mode='train'"):
+        features_lib.cached_features(model, np.zeros((1, 8, 8, 3), np.uint8), IMAGE_SIZE, tmp_path)
