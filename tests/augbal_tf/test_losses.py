@@ -195,9 +195,21 @@ def test_normed_dense_gives_cosines_and_round_trips_its_config():
     # Scaling the input changes nothing (only directions count).
     np.testing.assert_allclose(layer(10 * features).numpy(), outputs, rtol=1e-5, atol=1e-6)
     clone = losses.NormedDense.from_config(layer.get_config())
-    assert (clone.units, clone.seed) == (3, 7)
+    assert (clone.units, clone.seed, clone.scale) == (3, 7, 1.0)
     # The same seed draws the same kernel, so the clone computes the same cosines.
     np.testing.assert_allclose(clone(features).numpy(), outputs, rtol=1e-5, atol=1e-6)
+
+
+def test_ldam_on_scaled_normed_logits_equals_ldam_on_cosines():
+    features, labels, counts = _logits(10, (6, 5)), np.array([0, 1, 2, 2, 1, 0]), [90, 9, 1]
+    cosine, scaled = losses.NormedDense(3, seed=3), losses.NormedDense(3, seed=3, scale=30.0)
+    np.testing.assert_allclose(scaled(features).numpy(), 30 * cosine(features).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        losses.make_loss("ldam", counts, scaled_logits=True)(labels, scaled(features)).numpy(),
+        losses.make_loss("ldam", counts)(labels, cosine(features)).numpy(), rtol=1e-4, atol=1e-6)
+    assert losses.NormedDense.from_config(scaled.get_config()).scale == 30.0
+    with pytest.raises(ValueError, match="scale must be > 0, got 0"):
+        losses.NormedDense(3, scale=0)
 
 
 def test_normed_dense_under_mixed_precision_returns_float32():
