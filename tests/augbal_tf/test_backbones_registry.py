@@ -95,3 +95,12 @@ def test_keras_application_imagenet_offline_names_the_file_and_the_folder(tmp_pa
         assert str(wanted) in str(error) and "https://" in str(error)
     else:  # Online: Keras downloaded the file into its cache.
         assert model.output_shape == (None, 576)
+
+
+def test_exported_saved_model_serves_uint8_images_like_the_model(tmp_path):
+    model = model_lib.create_model("efficientnet_lite0", num_classes=3, image_size=IMAGE_SIZE, seed=2)
+    path = export.export_saved_model(model, tmp_path / "export", ["a", "b", "c"], IMAGE_SIZE)
+    loaded = tf.saved_model.load(str(path))
+    images = np.random.default_rng(4).integers(0, 256, size=(2, 50, 70, 3), dtype=np.uint8)
+    expected = tf.nn.softmax(model(preprocessing.preprocess_images(images, IMAGE_SIZE, "lite"))).numpy()
+    np.testing.assert_allclose(loaded.serving_default(tf.constant(images)).numpy(), expected, atol=1e-6)
