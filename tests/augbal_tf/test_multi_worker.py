@@ -19,6 +19,7 @@ import pytest
 
 from augbal_datasets.augbal import prepare
 from augbal_tf import config as config_lib
+from augbal_tf import locks
 from augbal_tf import distribution
 from augbal_tf import multi_worker
 from augbal_tf import trainer as trainer_lib
@@ -117,8 +118,11 @@ def runs(data_dir, tmp_path_factory) -> dict:
 def test_two_workers_train_one_run_and_match_a_single_process(runs, data_dir):
     workdir, logs = runs["multi"], runs["logs"]
     # Only the chief (worker 0) writes outputs; the per-task backups are gone after success.
-    assert sorted(path.name for path in workdir.iterdir()) == [
+    assert sorted(path.name for path in workdir.iterdir() if not locks.is_lock_file(path)) == [
         "best.weights.h5", "export", "flags.txt", "metrics.json", "run.json", "tensorboard"]
+    # Each task owned the workdir through its own lock (released when it exited).
+    assert {path.name for path in workdir.iterdir() if locks.is_lock_file(path)} == {
+        ".augbal-task0.lock", ".augbal-task1.lock"}
     assert (workdir / "export" / "saved_model.pb").is_file()
     assert list((workdir / "tensorboard").rglob("events.out.tfevents.*"))
     assert "Finished: selected epoch" in logs["worker_0"]
