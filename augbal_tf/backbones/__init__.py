@@ -45,9 +45,8 @@ def _build_lite0(weights, seed, dtype) -> keras.Model:
 
 def _application_builder(name: str) -> Callable[..., keras.Model]:
     def build(weights, seed, dtype):
-        del seed  # keras.applications initialise from the global seed; see keras.utils.set_random_seed.
         from augbal_tf.backbones import keras_apps  # pylint: disable=import-outside-toplevel
-        return keras_apps.build_application(name, weights, dtype=dtype)
+        return keras_apps.build_application(name, weights, dtype=dtype, seed=seed)
     return build
 
 

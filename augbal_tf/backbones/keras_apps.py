@@ -10,6 +10,7 @@ import os
 import re
 
 import keras
+import numpy as np
 
 # name -> (constructor, preprocessing name of augbal_tf.preprocessing). MobileNetV3 and
 # EfficientNet normalise inside the model (they take [0, 255] pixels); ResNet50 expects
@@ -30,13 +31,41 @@ def keras_models_dir() -> str:
     return os.path.join(base, "models")
 
 
-def build_application(name: str, weights: str | None, dtype=None) -> keras.Model:
+# Variable attribute -> the layer attributes that may hold its initializer (Keras 3's
+# DepthwiseConv2D keeps its `kernel` under `depthwise_initializer`).
+_INITIALIZED = (("kernel", ("kernel_initializer", "depthwise_initializer")),
+                ("bias", ("bias_initializer",)))
+
+
+def reseed(model: keras.Model, seed: int) -> None:
+    """Re-draws every kernel and bias of a random-init `model` from its own initializers, seeded by `seed`.
+
+    keras.applications draw their initial weights from Keras' global seed; this makes a
+    random-init backbone depend on `seed` only, as the rest of augbal does.
+    """
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers():  # pylint: disable=protected-access
+        for variable_name, initializer_names in _INITIALIZED:
+            variable = getattr(layer, variable_name, None)
+            initializer = next((getattr(layer, name) for name in initializer_names
+                                if getattr(layer, name, None) is not None), None)
+            if variable is None or initializer is None:
+                continue
+            config = keras.initializers.serialize(initializer)
+            if "seed" not in config["config"]:
+                continue  # Zeros, Ones: nothing random to re-draw.
+            config["config"]["seed"] = int(rng.integers(2**31))
+            variable.assign(keras.initializers.deserialize(config)(variable.shape, variable.dtype))
+
+
+def build_application(name: str, weights: str | None, dtype=None, seed: int = 0) -> keras.Model:
     """The `keras.applications` model `name` without its top, average-pooled to [N, features].
 
     Args:
       name: a key of APPLICATIONS.
       weights: None (random init) or "imagenet" (Keras' cache, downloaded if online).
       dtype: Keras dtype policy.
+      seed: seed of the random initial weights (weights=None).
 
     Raises:
       ValueError: if `name` or `weights` is not valid.
@@ -52,7 +81,7 @@ def build_application(name: str, weights: str | None, dtype=None) -> keras.Model
     try:
         # Not every application takes a dtype argument; all follow the global policy.
         keras.config.set_dtype_policy(dtype or previous)
-        return constructor(include_top=False, weights=weights, pooling="avg", input_shape=(None, None, 3))
+        model = constructor(include_top=False, weights=weights, pooling="avg", input_shape=(None, None, 3))
     except Exception as error:  # Keras raises a bare Exception for a failed download.
         match = _FETCH_FAILURE.search(str(error))
         if weights != "imagenet" or match is None:
@@ -64,3 +93,6 @@ def build_application(name: str, weights: str | None, dtype=None) -> keras.Model
                       f"the file at {path}") from error
     finally:
         keras.config.set_dtype_policy(previous)
+    if weights is None:
+        reseed(model, seed)
+    return model

@@ -104,3 +104,12 @@ def test_exported_saved_model_serves_uint8_images_like_the_model(tmp_path):
     images = np.random.default_rng(4).integers(0, 256, size=(2, 50, 70, 3), dtype=np.uint8)
     expected = tf.nn.softmax(model(preprocessing.preprocess_images(images, IMAGE_SIZE, "lite"))).numpy()
     np.testing.assert_allclose(loaded.serving_default(tf.constant(images)).numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "mobilenet_v3_small"])
+def test_random_init_depends_on_the_seed_only(name):
+    first, again, other = (model_lib.create_model(name, num_classes=2, image_size=IMAGE_SIZE, seed=seed)
+                           for seed in (0, 0, 1))
+    assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), again.get_weights()))
+    kernels = [(a, b) for a, b in zip(first.backbone.get_weights(), other.backbone.get_weights()) if a.ndim == 4]
+    assert kernels and not any(np.array_equal(a, b) for a, b in kernels)
