@@ -1,13 +1,11 @@
 """EfficientNet-Lite0: golden ImageNet logits against the PyTorch reference, a linear probe, the cache."""
 
 import glob
-import os
 import pathlib
 import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from augbal_tf import model as model_lib
