@@ -122,3 +122,12 @@ flags.DEFINE_bool("export_cells", False,
                   "Export a SavedModel in every cell (about 90 MB each at 224 px); cells always "
                   "keep metrics.json and the best weights.")
 # --- end study flags ---
+
+# --- advise flags ---
+# Used by `python -m augbal_tf.advise` only (owned by augbal_tf/advise.py); --manual_dir and
+# --workdir are required there, and every training flag passes through to the runs.
+flags.DEFINE_float("budget_minutes", 30.0,
+                   "Wall-time budget of advise's study on this machine; it sizes the seeds and "
+                   "drops candidates that do not fit.")
+flags.DEFINE_bool("dry_run", False, "advise: print the plan and its estimated duration, train nothing.")
+# --- end advise flags ---
