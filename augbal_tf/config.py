@@ -25,6 +25,10 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 # Fields that do not change what a run computes: excluded from the flags hash.
 UNHASHED_FIELDS = ("overwrite", "cpu_devices")
+# Settings added after the first release, hashed only when they differ from this
+# default: workdirs of earlier runs keep their hash (their runs had the default).
+HASHED_ONLY_WHEN_SET = {"weights": "none", "bn_mode": "auto"}
+BN_MODES = ("auto", "train", "inference")
 # ResNet downsamples by 32: smaller inputs leave no spatial extent for the last stage.
 MIN_IMAGE_SIZE = 32
 
@@ -52,6 +56,8 @@ class TrainConfig:
     data: VariantConfig = dataclasses.field(default_factory=VariantConfig)
     # Model.
     model: str = "resnet18"
+    weights: str = "none"
+    bn_mode: str = "auto"
     image_size: int = 224
     head_width: int = 512
     dropout: float = 0.2
@@ -124,6 +130,10 @@ def _validate(config: TrainConfig) -> None:
     _check_choice("selection", config.selection, SELECTIONS)
     _check_choice("class_weight", config.class_weight, CLASS_WEIGHTS)
     _check_choice("optimizer", config.optimizer, OPTIMIZERS)
+    _check_choice("bn_mode", config.bn_mode, BN_MODES)
+    if config.weights not in ("none", "imagenet") and not os.path.isfile(os.path.expanduser(config.weights)):
+        raise ValueError(f"--weights={config.weights!r} is not valid; allowed: none, imagenet, or the path "
+                         "of a Keras weights file (.weights.h5) that exists")
     if config.data.source == "manual" and not config.manual_dir:
         raise ValueError("--source=manual (the default) needs --manual_dir, the folder of your images; "
                          "use --source=sample for the embedded sample")
@@ -142,6 +152,18 @@ def _validate(config: TrainConfig) -> None:
     if config.jit_compile and config.deterministic:
         raise ValueError("--jit_compile needs --nodeterministic: XLA has no deterministic MaxPool gradient, "
                          "so op determinism makes the compiled training step fail")
+
+
+def resolved_bn_mode(config: TrainConfig) -> str:
+    """--bn_mode, with auto resolved: inference for pretrained weights, train for random init."""
+    if config.bn_mode != "auto":
+        return config.bn_mode
+    return "inference" if config.weights != "none" else "train"
+
+
+def model_weights(config: TrainConfig) -> str | None:
+    """The `weights` argument of `model.create_model` (None for random init)."""
+    return None if config.weights == "none" else os.path.expanduser(config.weights)
 
 
 def default_data_dir() -> str:
@@ -256,7 +278,8 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
 
 def flags_hash(config: TrainConfig) -> str:
     """sha256 of the resolved flags that change what a run computes."""
-    hashed = {key: value for key, value in to_dict(config).items() if key not in UNHASHED_FIELDS}
+    hashed = {key: value for key, value in to_dict(config).items() if key not in UNHASHED_FIELDS
+              and not (key in HASHED_ONLY_WHEN_SET and value == HASHED_ONLY_WHEN_SET[key])}
     return hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()
 
 

@@ -50,12 +50,23 @@ for _field in data_config.FIELDS:
     _define_data_flag(_field)
 
 # --- model ---
-flags.DEFINE_string("model", "resnet18", "Registered model name (see augbal_tf.model.MODELS).")
+flags.DEFINE_string("model", "resnet18",
+                    "Backbone: resnet18 (random init, the paper's), efficientnet_lite0 (ImageNet weights "
+                    "offline with the pretrained extra), resnet50, mobilenet_v3_small, efficientnet_b0 "
+                    "(keras.applications; see augbal_tf.model.MODELS).")
+flags.DEFINE_string("weights", "none",
+                    "Backbone weights: none (random init), imagenet (efficientnet_lite0: converted once "
+                    "from the pretrained extra's file into $AUGBAL_WORKSPACE/weights; keras.applications: "
+                    "Keras' cache), or the path of a Keras .weights.h5 file.")
+flags.DEFINE_string("bn_mode", "auto",
+                    "Backbone BatchNorm: train (statistics update, the paper's frozen runs), inference "
+                    "(moving statistics, frozen scale/offset: the Keras transfer-learning convention), "
+                    "auto (inference with pretrained --weights, train otherwise).")
 flags.DEFINE_integer("image_size", 224, "Side of the square model input in pixels (paper: 224).")
 flags.DEFINE_integer("head_width", 512, "Width of the head's hidden Dense layer.")
 flags.DEFINE_float("dropout", 0.2, "Dropout rate of the head.")
 flags.DEFINE_bool("freeze_backbone", False,
-                  "Train only the head; BatchNorm statistics of the backbone still update (the paper's runs).")
+                  "Train only the head (BatchNorm behaviour: --bn_mode).")
 
 # --- training ---
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, dropout and shuffling (separate from --data_seed).")

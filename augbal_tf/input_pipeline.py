@@ -74,15 +74,17 @@ class SplitPipeline:
     """Batches of (normalised float32 images, int64 labels) from one split."""
 
     def __init__(self, encoded: tf.data.Dataset, num_examples: int, image_size: int, batch_size: int,
-                 cache: bool, deterministic: bool = True, replicas: int = 1):
+                 cache: bool, deterministic: bool = True, replicas: int = 1, normalization: str = "imagenet"):
         self.num_examples, self.image_size, self.batch_size = num_examples, image_size, batch_size
+        self.normalization = normalization  # The backbone's own (`model.preprocessing_for`).
         self.deterministic, self.replicas = deterministic, replicas
         decoded = encoded.map(_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         # Caching the decoded uint8 images (not the float model inputs) keeps memory 12x smaller.
         self._decoded = decoded.cache() if cache else decoded
 
     def _finish(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
-        dataset = dataset.map(lambda image, label: (preprocessing.preprocess_images(image, self.image_size),
+        dataset = dataset.map(lambda image, label: (preprocessing.preprocess_images(image, self.image_size,
+                                                                                    self.normalization),
                                                     label),
                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         dataset = dataset.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)

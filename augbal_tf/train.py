@@ -69,7 +69,8 @@ def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Varia
     """
     # Built outside the training strategy's scope: the default strategy, one device, float32.
     best_model = model_lib.create_model(config.model, len(variant.class_names), config.image_size,
-                                        head_width=config.head_width, dropout=config.dropout, seed=config.seed)
+                                        bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
+                                        dropout=config.dropout, seed=config.seed)
     best_model.load_weights(best_weights)
     serve = export.serving_function(best_model, config.image_size)
     results = {}
@@ -101,6 +102,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str, *,
     """
     if not config.data_dir:
         config = dataclasses.replace(config, data_dir=config_lib.default_data_dir())
+    model_lib.preprocessing_for(config.model)  # An unknown --model fails before any file is written.
     start = time.perf_counter()
     workdir = pathlib.Path(os.path.abspath(os.path.expanduser(workdir)))
     distribution.configure_cpu_devices(config.cpu_devices)
@@ -134,7 +136,7 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
     def pipeline(split: str) -> input_pipeline.SplitPipeline:
         return input_pipeline.SplitPipeline(variant.encoded(split), variant.split_sizes[split], config.image_size,
                                             config.batch_size, config.cache, config.deterministic,
-                                            strategy.num_replicas_in_sync)
+                                            strategy.num_replicas_in_sync, model_lib.preprocessing_for(config.model))
 
     train = pipeline("train")
     evaluation = {"validation": pipeline("validation")} if variant.split_sizes.get("validation") else {}

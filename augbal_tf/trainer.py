@@ -108,12 +108,14 @@ class Trainer:
         self.config, self.strategy, self.num_classes = config, strategy, num_classes
         with strategy.scope():
             self.model = model_lib.create_model(
-                config.model, num_classes, config.image_size, head_width=config.head_width,
+                config.model, num_classes, config.image_size, weights=config_lib.model_weights(config),
+                bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
                 dropout=config.dropout, seed=config.seed,
                 dtype="mixed_float16" if config.mixed_precision else "float32")
             self.optimizer = build_optimizer(config)
-            # Freezing variables, not layers: BatchNorm layers stay in training mode, so the
-            # backbone's moving statistics keep updating as in the paper's PyTorch runs.
+            # Freezing variables, not layers: with --bn_mode=train BatchNorm layers stay in
+            # training mode, so the backbone's moving statistics keep updating as in the paper's
+            # PyTorch runs; --bn_mode=inference (the default with pretrained weights) fixes them.
             self.variables = self.model.head_variables if config.freeze_backbone else self.model.trainable_variables
             self.optimizer.build(self.variables)
             weights = np.ones(num_classes, np.float32) if class_weights is None else class_weights
