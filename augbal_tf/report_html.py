@@ -1,0 +1,511 @@
+"""The study's report as one self-contained web page: `report.html`.
+
+Opens with the answer (the winner, its improvement with its interval, what it
+costs), then the forest plot, the heatmap, per-class recall, a gallery of the
+winning augmentation on the user's images, confusion matrices, the verdict rule,
+the power statement, the environment and the exact commands. Every image is an
+inline PNG data URI and the page loads nothing from the network (its Content
+Security Policy forbids it); a small inline script checks on load that every
+image decoded and records the result on <body> (`data-images-ok`), which the
+browser test reads. The same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import math
+import os
+import pathlib
+import tempfile
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from augbal_tf import report_plots, study_report, study_stats
+
+REPORT_HTML = "report.html"
+METRICS_FILE = "metrics.json"  # Same name as augbal_tf.workdir.METRICS_FILE.
+NOT_COMPUTED = "not computed"
+POWER_COLUMNS = ("sd_diff", "mde", "seeds_needed")
+SECTIONS = ("answer", "decisions", "forest", "heatmap", "comparisons", "recall", "gallery",
+            "confusion", "rule", "power", "environment", "commands")
+
+# Checks that each image decoded and writes the verdict into the DOM for the test.
+_CHECK_SCRIPT = """
+window.addEventListener('load', function () {
+  var broken = [];
+  var images = document.images;
+  for (var i = 0; i < images.length; i++) {
+    if (!images[i].complete || images[i].naturalWidth === 0) broken.push(images[i].alt);
+  }
+  document.body.dataset.imagesChecked = String(images.length);
+  document.body.dataset.imagesOk = broken.length === 0 ? 'true' : 'false';
+  document.body.dataset.brokenImages = JSON.stringify(broken);
+  var note = document.getElementById('image-check');
+  note.textContent = broken.length === 0 ? 'All ' + images.length + ' images decoded.'
+      : 'Images that failed to decode: ' + broken.join(', ');
+});
+""".strip()
+
+_CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0;
+       color: #1f2328; background: #ffffff; line-height: 1.45; }
+main { max-width: 1080px; margin: 0 auto; padding: 16px 24px 48px; }
+h1 { font-size: 1.6em; margin: 0.6em 0 0.2em; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; margin-top: 1.8em; }
+img { max-width: 100%; height: auto; display: block; }
+.answer { background: #f6f8fa; border-left: 5px solid #0969da; padding: 10px 16px; }
+.answer p.headline { font-size: 1.2em; font-weight: 600; margin: 0.3em 0; }
+table { border-collapse: collapse; font-size: 0.88em; margin: 8px 0; }
+th, td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+pre { background: #f6f8fa; padding: 8px 12px; overflow-x: auto; white-space: pre-wrap;
+      word-break: break-all; font-size: 0.88em; }
+.verdict-effective { color: #1a7f37; font-weight: 600; }
+.verdict-ineffective { color: #cf222e; font-weight: 600; }
+.verdict-neutral { color: #6e7781; }
+.verdict-undetermined { color: #bf8700; }
+.gallery { display: flex; flex-wrap: wrap; gap: 14px; }
+.gallery figure { margin: 0; border: 1px solid #d0d7de; padding: 6px; }
+.gallery .pair { display: flex; gap: 6px; }
+.gallery img { width: 112px; image-rendering: pixelated; }
+figcaption { font-size: 0.8em; color: #57606a; }
+.note { color: #57606a; font-size: 0.9em; }
+.warning { color: #cf222e; font-weight: 600; }
+""".strip()
+
+
+def gallery_pairs(images: Sequence[np.ndarray], augmentation_name: str,
+                  params: Mapping | None = None, seed: int = 0,
+                  count: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(original, augmented) pairs of the first `count` images under one augmentation.
+
+    Args:
+      images: HxWxC uint8 images (the user's minority images).
+      augmentation_name: an augstatic registry name (the winning cell's augmentation).
+      params: the augmentation's parameters (defaults: the paper's, p=1).
+      seed: seeds the one Generator every draw comes from, in image order.
+      count: how many pairs, at most.
+
+    Raises:
+      ValueError: a count below 1, no images, or an unknown augmentation/parameter.
+    """
+    import augstatic  # noqa: PLC0415  (OpenCV only when a gallery is asked for)
+
+    if count < 1:
+        raise ValueError(f"count={count!r} is invalid; allowed: an integer >= 1")
+    if len(images) == 0:
+        raise ValueError("images is empty; allowed: at least one HxWxC uint8 image")
+    transform = augstatic.create(augmentation_name, **dict(params or {}))
+    rng = np.random.default_rng(seed)
+    return [(np.asarray(image), np.asarray(transform(np.asarray(image), rng)))
+            for image in list(images)[:count]]
+
+
+def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
+                      command: str | Sequence[str], environment: Mapping | None = None,
+                      summary: pd.DataFrame | None = None, ranking: pd.DataFrame | None = None,
+                      alpha: float = study_stats.DEFAULT_ALPHA, confidence: float = 0.95,
+                      title: str = "augbal study", winner: str | Mapping | None = None,
+                      decisions: Sequence = (), power_sentences: Sequence[str] = (),
+                      gallery: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+                      gallery_name: str = "", failures: Sequence[tuple[str, str]] = (), missing: int = 0) -> pathlib.Path:
+    """Writes `<study_dir>/report.html` atomically and returns its path.
+
+    Args:
+      study_dir: the study folder (report.html is written there).
+      results: rows of results.csv (the `workdir` column locates each run's metrics.json).
+      command: the exact command, or several (study, final training, evaluation).
+      environment: package versions, commit and devices (nested mappings are flattened).
+      summary, ranking: `study_stats.summarize` / `overall_ranking` of `results`
+        (computed when None); optional power columns sd_diff, mde, seeds_needed.
+      alpha, confidence: as given to `summarize`.
+      title: the page's heading.
+      winner: the chosen cell (`aug:X`), or a mapping with `cell` and optionally
+        `ratio`, `cost` (text) and `reason`; `baseline:unbalanced` means no remedy was
+        effective. None (a plain study): the answer lists the top effective cells.
+      decisions: what was decided and why: strings or (decision, reason) pairs.
+      power_sentences: the power statement, one sentence each.
+      gallery: (original, augmented) uint8 pairs, e.g. from `gallery_pairs`.
+      gallery_name: the augmentation the gallery shows (default: the best cell's).
+      failures, missing: cells that raised / have no results, as in study_report.
+
+    Raises:
+      ValueError: results with missing columns or duplicate runs (from study_stats).
+    """
+    study_dir = pathlib.Path(study_dir)
+    if summary is None:
+        summary = study_stats.summarize(results, alpha=alpha, confidence=confidence)
+    if ranking is None:
+        ranking = study_stats.overall_ranking(summary)
+    # Render completely in memory first: a failure here leaves no file at all.
+    page = render(results, summary, ranking, command=command, environment=environment or {},
+                  alpha=alpha, confidence=confidence, title=title, winner=winner,
+                  decisions=decisions, power_sentences=power_sentences, gallery=gallery,
+                  gallery_name=gallery_name, failures=failures, missing=missing)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    path = study_dir / REPORT_HTML
+    # A unique temporary name: shards merging into one folder never share a temp file.
+    handle, tmp = tempfile.mkstemp(prefix=".report.", suffix=".html.tmp", dir=study_dir)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(page)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def render(results: pd.DataFrame, summary: pd.DataFrame, ranking: pd.DataFrame, *,
+           command: str | Sequence[str], environment: Mapping, alpha: float,
+           confidence: float, title: str, winner, decisions: Sequence,
+           power_sentences: Sequence[str], gallery, gallery_name: str = "", failures: Sequence[tuple[str, str]] = (),
+           missing: int = 0) -> str:
+    """The whole page as a string (see `write_html_report` for the arguments)."""
+    chosen = _winner(winner)
+    best = _best_cell(summary, ranking, chosen)
+    parts = {
+        "answer": _answer(results, summary, ranking, chosen, failures, missing),
+        "decisions": _decisions(decisions),
+        "forest": _forest(summary),
+        "heatmap": _section("heatmap", "Heatmap", _img(
+            report_plots.heatmap(summary, ranking, title),
+            "heatmap of paired differences by cell and ratio")),
+        "comparisons": _comparisons(summary),
+        "recall": _recall(results, best),
+        "gallery": _gallery(gallery, gallery_name, best),
+        "confusion": _confusion(results, best),
+        "rule": _section("rule", "Verdict rule", _rule_html(
+            study_report.rule_text(summary, alpha, confidence))),
+        "power": _power(summary, power_sentences),
+        "environment": _environment(environment, results),
+        "commands": _commands(command),
+    }
+    script = f"\n{_CHECK_SCRIPT}\n"  # The hash covers exactly the text between the tags.
+    script_hash = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    # Nothing may be fetched; only data: images, the inline style and this one script run.
+    policy = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+              f"script-src 'sha256-{script_hash}'")
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title>", f"<style>\n{_CSS}\n</style>", "</head>", "<body>",
+        "<main>", f"<h1>{_e(title)}</h1>",
+        '<p class="note" id="image-check">Image check has not run (scripts disabled?).</p>',
+        *(parts[name] for name in SECTIONS), "</main>",
+        f"<script>{script}</script>", "</body>", "</html>", ""])
+
+
+def _winner(winner) -> dict | None:
+    if winner is None:
+        return None
+    if isinstance(winner, str):
+        return {"cell": winner}
+    chosen = dict(winner)
+    if "cell" not in chosen:
+        raise ValueError(f"winner={winner!r} has no 'cell'; allowed: a cell name or a "
+                         "mapping with 'cell' (and optionally 'ratio', 'cost', 'reason')")
+    return chosen
+
+
+def _best_cell(summary: pd.DataFrame, ranking: pd.DataFrame, chosen: dict | None):
+    """(cell, ratio) shown against the unbalanced baseline, or None when nothing compares."""
+    compared = summary[(summary["cell"] != study_stats.REFERENCE_CELL)
+                       & (summary["cell"] != study_stats.UPPER_CELL)]
+    if chosen is not None and chosen["cell"] != study_stats.REFERENCE_CELL:
+        rows = compared[compared["cell"] == chosen["cell"]]
+        if "ratio" in chosen:
+            rows = rows[rows["ratio"] == study_stats.ratio_label(chosen["ratio"])]
+    else:
+        effective = compared[compared["verdict"] == "effective"]
+        rows = effective if len(effective) else compared
+    rows = rows.dropna(subset=["mean_difference"])
+    if not len(rows):
+        return None
+    row = rows.sort_values(["mean_difference", "cell", "ratio"], ascending=[False, True, True],
+                           kind="stable").iloc[0]
+    return row["cell"], row["ratio"]
+
+
+def _answer(results, summary, ranking, chosen, failures, missing) -> str:
+    body = []
+    if missing:
+        body.append(f'<p class="warning">Incomplete: {int(missing)} cell(s) of the grid have no '
+                    f"results ({len(failures)} failed in the last invocation). Rerunning the "
+                    "same command retries them and rewrites this report.</p>")
+    effective = summary[(summary["verdict"] == "effective")
+                        & (summary["cell"] != study_stats.UPPER_CELL)]
+    if chosen is not None and chosen["cell"] == study_stats.REFERENCE_CELL:
+        body.append('<p class="headline">No remedy was effective: use the plain baseline '
+                    "(train on the data as it is).</p>")
+    elif chosen is not None:
+        rows = summary[summary["cell"] == chosen["cell"]]
+        if "ratio" in chosen:
+            rows = rows[rows["ratio"] == study_stats.ratio_label(chosen["ratio"])]
+        body.append(f'<p class="headline">Recommended: {_e(report_plots.cell_label(chosen["cell"]))}'
+                    "</p>")
+        body += [_improvement(row, results) for row in rows.itertuples()]
+        if chosen.get("cost"):
+            body.append(f"<p>Cost: {_e(chosen['cost'])}</p>")
+    elif len(effective):
+        body.append('<p class="headline">Effective cells (best paired difference first):</p>')
+        effective = effective.sort_values(["ratio", "mean_difference"], ascending=[True, False],
+                                          key=_ratio_key, kind="stable")
+        body.append("<ul>" + "".join(f"<li>{_improvement(r, results, inline=True)}</li>"
+                                     for r in effective.itertuples()) + "</ul>")
+    else:
+        body.append('<p class="headline">No remedy was effective: use the plain baseline '
+                    "(no cell beat the unbalanced baseline under the verdict rule below).</p>")
+    if chosen is not None and chosen.get("reason"):
+        body.append(f"<p>Why: {_e(chosen['reason'])}</p>")
+    if len(ranking):
+        top = ranking.iloc[0]
+        body.append(f'<p class="note">Best augmentation over all ratios: '
+                    f"{_e(report_plots.cell_label(top['cell']))} (mean paired difference "
+                    f"{_pp(top['mean_difference'])} pp; verdicts {_e(top['verdicts'])}).</p>")
+    return ('<section id="answer" class="answer"><h2>The answer</h2>' + "".join(body)
+            + "</section>")
+
+
+def _improvement(row, results: pd.DataFrame, inline: bool = False) -> str:
+    interval = ("no interval (fewer than "
+                f"{study_stats.MIN_SEEDS} seeds)" if math.isnan(row.ci_low)
+                else f"95% interval [{_pp(row.ci_low)}, {_pp(row.ci_high)}] pp")
+    text = (f"{_e(report_plots.cell_label(row.cell))} at {_e(report_plots.ratio_title(row.ratio))}: "
+            f"{_pp(row.mean_difference)} pp test balanced accuracy over the unbalanced baseline "
+            f"({interval}; {int(row.n_seeds)} seeds; verdict "
+            f'<span class="verdict-{_e(row.verdict)}">{_e(row.verdict)}</span>; '
+            f"{100 * row.mean:.1f}% balanced accuracy).")
+    cost = _time_cost(results, row.cell, row.ratio)
+    if cost:
+        text += " " + cost
+    return text if inline else f"<p>{text}</p>"
+
+
+def _time_cost(results: pd.DataFrame, cell: str, ratio: str) -> str:
+    if "wall_time_s" not in results.columns:
+        return ""
+    ratios = results["ratio"].map(study_stats.ratio_label)
+    times = {name: results.loc[(results["cell"] == name) & (ratios == ratio), "wall_time_s"]
+             .astype(float).mean() for name in (cell, study_stats.REFERENCE_CELL)}
+    if any(math.isnan(value) for value in times.values()):
+        return ""
+    own, reference = times[cell], times[study_stats.REFERENCE_CELL]
+    change = f" ({100 * (own / reference - 1):+.0f}%)" if reference > 0 else ""
+    return (f"Training time: {own:.1f} s per run vs {reference:.1f} s for the unbalanced "
+            f"baseline{change}.")
+
+
+def _decisions(decisions: Sequence) -> str:
+    if not decisions:
+        return _section("decisions", "Decisions", '<p class="note">No automatic decisions were '
+                        "taken: the study ran the grid it was given.</p>")
+    items = []
+    for decision in decisions:
+        if isinstance(decision, str):
+            items.append(f"<li>{_e(decision)}</li>")
+        else:
+            what, why = decision
+            items.append(f"<li>{_e(what)} <span class=\"note\">because {_e(why)}</span></li>")
+    return _section("decisions", "Decisions", "<ul>" + "".join(items) + "</ul>")
+
+
+def _forest(summary: pd.DataFrame) -> str:
+    if not (summary["cell"] != study_stats.REFERENCE_CELL).any():
+        return _section("forest", "Paired differences", "<p>No cell was compared with the "
+                        "unbalanced baseline.</p>")
+    legend = " ".join(f'<span class="verdict-{name}">{name}</span>'
+                      for name in ("effective", "ineffective", "neutral", "undetermined"))
+    return _section("forest", "Paired differences from the unbalanced baseline", (
+        "<p>Each point is a cell's mean paired difference over seeds; the bar its 95% "
+        f"t-interval; the dashed line is zero. Colours: {legend} (hollow: no interval).</p>"
+        + _img(report_plots.forest_plot(summary), "forest plot of paired differences")))
+
+
+def _comparisons(summary: pd.DataFrame) -> str:
+    header = ("<tr><th>ratio</th><th>cell</th><th>seeds</th><th>mean (%)</th>"
+              "<th>diff (pp) [95% interval]</th><th>p (Holm)</th><th>gap</th><th>verdict</th></tr>")
+    rows = []
+    for r in summary.itertuples():
+        interval = "" if math.isnan(r.ci_low) else f" [{_pp(r.ci_low)}, {_pp(r.ci_high)}]"
+        diff = "ref" if r.verdict == "reference" else _pp(r.mean_difference) + interval
+        rows.append(
+            f"<tr><td>{_e(r.ratio)}</td><td>{_e(r.cell)}</td><td class=\"num\">{int(r.n_seeds)}"
+            f"</td><td class=\"num\">{100 * r.mean:.1f}</td><td class=\"num\">{diff}</td>"
+            f"<td class=\"num\">{'' if math.isnan(r.p_holm) else f'{r.p_holm:.3g}'}</td>"
+            f"<td class=\"num\">{'n/a' if math.isnan(r.gap_fraction) else f'{r.gap_fraction:.2f}'}"
+            f"</td><td class=\"verdict-{_e(r.verdict)}\">{_e(r.verdict)}</td></tr>")
+    return _section("comparisons", "All comparisons",
+                    f"<table>{header}{''.join(rows)}</table>")
+
+
+def _runs(results: pd.DataFrame, cell: str, ratio: str) -> list[dict]:
+    """The metrics.json of every finished run of (cell, ratio), in seed order."""
+    if "workdir" not in results.columns:
+        return []
+    ratios = results["ratio"].map(study_stats.ratio_label)
+    rows = results[(results["cell"] == cell) & (ratios == ratio)].sort_values("seed")
+    runs = []
+    for workdir in rows["workdir"]:
+        path = pathlib.Path(str(workdir), METRICS_FILE)
+        if path.is_file():
+            runs.append(json.loads(path.read_text(encoding="utf-8")))
+    return runs
+
+
+def _pair_runs(results, best):
+    """(class names, {label: runs}) for the best cell and the unbalanced baseline, or a reason."""
+    if best is None:
+        return None, "no cell other than the baselines has a paired difference."
+    cell, ratio = best
+    groups = {}
+    for name in (study_stats.REFERENCE_CELL, cell):
+        runs = _runs(results, name, ratio)
+        if not runs:
+            return None, (f"no metrics.json found for {name} at {report_plots.ratio_title(ratio)} "
+                          "(results.csv lacks workdirs or they were moved).")
+        groups[f"{report_plots.cell_label(name)} ({report_plots.ratio_title(ratio)}, "
+               f"{len(runs)} seeds)"] = runs
+    names = [list(runs[0].get("class_names") or runs[0]["test"]["per_class"])
+             for runs in groups.values()]
+    if names[0] != names[1]:
+        return None, "the two cells were evaluated on different classes."
+    return (names[0], groups), ""
+
+
+def _recall(results, best) -> str:
+    found, reason = _pair_runs(results, best)
+    if found is None:
+        return _section("recall", "Per-class recall", f"<p>Not available: {_e(reason)}</p>")
+    names, groups = found
+    series = {label: [float(np.mean([run["test"]["per_class"][c]["recall"] for run in runs]))
+                      for c in names] for label, runs in groups.items()}
+    header = "<tr><th>class</th>" + "".join(f"<th>{_e(label)}</th>" for label in series) + "</tr>"
+    rows = "".join("<tr><td>" + _e(c) + "</td>" + "".join(
+        f'<td class="num">{100 * values[i]:.1f}</td>' for values in series.values()) + "</tr>"
+        for i, c in enumerate(names))
+    return _section("recall", "Per-class test recall: best cell vs unbalanced", (
+        _img(report_plots.recall_bars(names, series), "per-class recall bars")
+        + f"<table>{header}{rows}</table>"))
+
+
+def _confusion(results, best) -> str:
+    found, reason = _pair_runs(results, best)
+    if found is None:
+        return _section("confusion", "Confusion matrices", f"<p>Not available: {_e(reason)}</p>")
+    names, groups = found
+    matrices = {label: np.sum([np.asarray(run["test"]["confusion_matrix"]) for run in runs],
+                              axis=0) for label, runs in groups.items()}
+    return _section("confusion", "Test confusion matrices: best cell vs unbalanced", (
+        "<p>Counts summed over seeds; colour is the row-normalised rate (recall on the "
+        "diagonal).</p>" + _img(report_plots.confusion_matrices(names, matrices),
+                                "confusion matrices")))
+
+
+def _gallery(gallery, name: str, best) -> str:
+    if not gallery:
+        return _section("gallery", "Gallery", '<p class="note">No gallery: no minority images '
+                        "were given to the report (augbal advise passes the user's own).</p>")
+    if not name and best is not None and study_stats.cell_kind(best[0]) == "augmentation":
+        name = report_plots.cell_label(best[0])
+    caption = name or "the augmentation"
+    figures = []
+    for index, (original, augmented) in enumerate(gallery):
+        figures.append(
+            '<figure><div class="pair">'
+            + _img(report_plots.array_png(np.asarray(original), 112), f"original {index + 1}")
+            + _img(report_plots.array_png(np.asarray(augmented), 112), f"augmented {index + 1}")
+            + f"</div><figcaption>original / augmented {index + 1}</figcaption></figure>")
+    return _section("gallery", f"Gallery: {_e(caption)} on your minority images",
+                    '<div class="gallery">' + "".join(figures) + "</div>")
+
+
+def _power(summary: pd.DataFrame, sentences: Sequence[str]) -> str:
+    present = [c for c in POWER_COLUMNS if c in summary.columns]
+    body = "".join(f"<p>{_e(s)}</p>" for s in sentences)
+    if present:
+        header = ("<tr><th>ratio</th><th>cell</th>" + "".join(f"<th>{c}</th>" for c in present)
+                  + "</tr>")
+        rows = "".join(
+            f"<tr><td>{_e(r['ratio'])}</td><td>{_e(r['cell'])}</td>"
+            + "".join(f'<td class="num">{_power_value(c, r[c])}</td>' for c in present) + "</tr>"
+            for _, r in summary[summary["cell"] != study_stats.REFERENCE_CELL].iterrows())
+        body += ("<p class=\"note\">sd_diff and mde in percentage points (mde: the smallest "
+                 "difference these seeds detect); seeds_needed: seeds for that power.</p>"
+                 f"<table>{header}{rows}</table>")
+    if not body:
+        body = f"<p>Power: {NOT_COMPUTED}.</p>"
+    return _section("power", "Power", body)
+
+
+def _power_value(column: str, value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return NOT_COMPUTED
+    if column == "seeds_needed":
+        return str(int(value))
+    return f"{100 * float(value):.2f}"
+
+
+def _environment(environment: Mapping, results: pd.DataFrame) -> str:
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in _flatten(environment))
+    seconds = (float(results["wall_time_s"].astype(float).sum())
+               if "wall_time_s" in results.columns else math.nan)
+    runs = f"<p>Runs: {len(results)}"
+    if not math.isnan(seconds):
+        runs += f"; their summed wall time: {seconds / 60:.1f} min"
+    runs += ".</p>"
+    table = f"<table>{rows}</table>" if rows else f"<p>Environment: {NOT_COMPUTED}.</p>"
+    return _section("environment", "Environment", runs + table)
+
+
+def _commands(command) -> str:
+    commands = [command] if isinstance(command, str) else list(command)
+    return _section("commands", "Commands", "".join(f"<pre>{_e(c)}</pre>" for c in commands))
+
+
+def _rule_html(text: str) -> str:
+    # The rule marks its verdict words **bold** (markdown); escape first, then bold them.
+    pieces = _e(text).split("**")
+    return "<p>" + "".join(f"<strong>{p}</strong>" if i % 2 else p
+                           for i, p in enumerate(pieces)) + "</p>"
+
+
+def _section(anchor: str, heading: str, body: str) -> str:
+    return f'<section id="{anchor}"><h2>{heading}</h2>{body}</section>'
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _pp(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{100 * value:+.1f}"
+
+
+def _ratio_key(column: pd.Series) -> pd.Series:
+    if column.name == "ratio":
+        return column.map(study_stats.ratio_sort_key)
+    return column
+
+
+def _flatten(mapping: Mapping, prefix: str = ""):
+    for key in sorted(mapping, key=str):
+        value, name = mapping[key], f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _flatten(value, prefix=f"{name}.")
+        else:
+            yield name, value
