@@ -114,7 +114,8 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
                       title: str = "augbal study", winner: str | Mapping | None = None,
                       decisions: Sequence = (), power_sentences: Sequence[str] = (),
                       gallery: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
-                      gallery_name: str = "", failures: Sequence[tuple[str, str]] = (), missing: int = 0) -> pathlib.Path:
+                      gallery_name: str = "", failures: Sequence[tuple[str, str]] = (),
+                      missing: int = 0) -> pathlib.Path:
     """Writes `<study_dir>/report.html` atomically and returns its path.
 
     Args:
@@ -144,8 +145,9 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
     if ranking is None:
         ranking = study_stats.overall_ranking(summary)
     # Render completely in memory first: a failure here leaves no file at all.
-    page = render(results, summary, ranking, command=command, environment=environment or {},
-                  alpha=alpha, confidence=confidence, title=title, winner=winner,
+    page = render(results, summary, ranking, study_dir=study_dir, command=command,
+                  environment=environment or {}, alpha=alpha, confidence=confidence,
+                  title=title, winner=winner,
                   decisions=decisions, power_sentences=power_sentences, gallery=gallery,
                   gallery_name=gallery_name, failures=failures, missing=missing)
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -165,13 +167,14 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
 
 
 def render(results: pd.DataFrame, summary: pd.DataFrame, ranking: pd.DataFrame, *,
-           command: str | Sequence[str], environment: Mapping, alpha: float,
-           confidence: float, title: str, winner, decisions: Sequence,
-           power_sentences: Sequence[str], gallery, gallery_name: str = "", failures: Sequence[tuple[str, str]] = (),
-           missing: int = 0) -> str:
+           study_dir: str | os.PathLike, command: str | Sequence[str], environment: Mapping,
+           alpha: float, confidence: float, title: str, winner, decisions: Sequence,
+           power_sentences: Sequence[str], gallery, gallery_name: str = "",
+           failures: Sequence[tuple[str, str]] = (), missing: int = 0) -> str:
     """The whole page as a string (see `write_html_report` for the arguments)."""
     chosen = _winner(winner)
     best = _best_cell(summary, ranking, chosen)
+    pair = _pair_runs(results, best, pathlib.Path(study_dir))
     parts = {
         "answer": _answer(results, summary, ranking, chosen, failures, missing),
         "decisions": _decisions(decisions),
@@ -180,9 +183,9 @@ def render(results: pd.DataFrame, summary: pd.DataFrame, ranking: pd.DataFrame, 
             report_plots.heatmap(summary, ranking, title),
             "heatmap of paired differences by cell and ratio")),
         "comparisons": _comparisons(summary),
-        "recall": _recall(results, best),
+        "recall": _recall(pair),
         "gallery": _gallery(gallery, gallery_name, best),
-        "confusion": _confusion(results, best),
+        "confusion": _confusion(pair),
         "rule": _section("rule", "Verdict rule", _rule_html(
             study_report.rule_text(summary, alpha, confidence))),
         "power": _power(summary, power_sentences),
@@ -251,8 +254,8 @@ def _answer(results, summary, ranking, chosen, failures, missing) -> str:
         rows = summary[summary["cell"] == chosen["cell"]]
         if "ratio" in chosen:
             rows = rows[rows["ratio"] == study_stats.ratio_label(chosen["ratio"])]
-        body.append(f'<p class="headline">Recommended: {_e(report_plots.cell_label(chosen["cell"]))}'
-                    "</p>")
+        label = report_plots.cell_label(chosen["cell"])
+        body.append(f'<p class="headline">Recommended: {_e(label)}</p>')
         body += [_improvement(row, results) for row in rows.itertuples()]
         if chosen.get("cost"):
             body.append(f"<p>Cost: {_e(chosen['cost'])}</p>")
@@ -280,7 +283,8 @@ def _improvement(row, results: pd.DataFrame, inline: bool = False) -> str:
     interval = ("no interval (fewer than "
                 f"{study_stats.MIN_SEEDS} seeds)" if math.isnan(row.ci_low)
                 else f"95% interval [{_pp(row.ci_low)}, {_pp(row.ci_high)}] pp")
-    text = (f"{_e(report_plots.cell_label(row.cell))} at {_e(report_plots.ratio_title(row.ratio))}: "
+    where = f"{report_plots.cell_label(row.cell)} at {report_plots.ratio_title(row.ratio)}"
+    text = (f"{_e(where)}: "
             f"{_pp(row.mean_difference)} pp test balanced accuracy over the unbalanced baseline "
             f"({interval}; {int(row.n_seeds)} seeds; verdict "
             f'<span class="verdict-{_e(row.verdict)}">{_e(row.verdict)}</span>; '
@@ -348,47 +352,59 @@ def _comparisons(summary: pd.DataFrame) -> str:
                     f"<table>{header}{''.join(rows)}</table>")
 
 
-def _runs(results: pd.DataFrame, cell: str, ratio: str) -> list[dict]:
-    """The metrics.json of every finished run of (cell, ratio), in seed order."""
+def _runs(results: pd.DataFrame, cell: str, ratio: str, study_dir: pathlib.Path) -> list[dict]:
+    """The usable metrics.json of every run of (cell, ratio), in seed order."""
     if "workdir" not in results.columns:
         return []
     ratios = results["ratio"].map(study_stats.ratio_label)
     rows = results[(results["cell"] == cell) & (ratios == ratio)].sort_values("seed")
     runs = []
-    for workdir in rows["workdir"]:
-        path = pathlib.Path(str(workdir), METRICS_FILE)
-        if path.is_file():
-            runs.append(json.loads(path.read_text(encoding="utf-8")))
+    for workdir in rows["workdir"].astype(str):
+        # results.csv records the path the cell ran at; a study folder moved or mounted
+        # elsewhere (another shard's machine) still holds it as ratio_*/cell/seed_*.
+        for folder in (pathlib.Path(workdir),
+                       study_dir.joinpath(*pathlib.Path(workdir).parts[-3:])):
+            path = folder / METRICS_FILE
+            if not path.is_file():
+                continue
+            try:
+                metrics = json.loads(path.read_text(encoding="utf-8"))
+                test = metrics["test"]
+                names = list(metrics.get("class_names") or test["per_class"])
+                runs.append({"names": names, "confusion": np.asarray(test["confusion_matrix"]),
+                             "recall": [float(test["per_class"][c]["recall"]) for c in names]})
+            except (ValueError, KeyError, TypeError):
+                pass  # An older or foreign metrics.json: this section skips the run.
+            break
     return runs
 
 
-def _pair_runs(results, best):
-    """(class names, {label: runs}) for the best cell and the unbalanced baseline, or a reason."""
+def _pair_runs(results: pd.DataFrame, best, study_dir: pathlib.Path):
+    """((class names, {label: runs}), "") for best cell and unbalanced, or (None, reason)."""
     if best is None:
         return None, "no cell other than the baselines has a paired difference."
     cell, ratio = best
     groups = {}
     for name in (study_stats.REFERENCE_CELL, cell):
-        runs = _runs(results, name, ratio)
+        runs = _runs(results, name, ratio, study_dir)
         if not runs:
-            return None, (f"no metrics.json found for {name} at {report_plots.ratio_title(ratio)} "
+            return None, (f"no usable metrics.json for {name} at {report_plots.ratio_title(ratio)} "
                           "(results.csv lacks workdirs or they were moved).")
         groups[f"{report_plots.cell_label(name)} ({report_plots.ratio_title(ratio)}, "
                f"{len(runs)} seeds)"] = runs
-    names = [list(runs[0].get("class_names") or runs[0]["test"]["per_class"])
-             for runs in groups.values()]
-    if names[0] != names[1]:
-        return None, "the two cells were evaluated on different classes."
-    return (names[0], groups), ""
+    names = {tuple(run["names"]) for runs in groups.values() for run in runs}
+    if len(names) != 1:
+        return None, "the runs were evaluated on different classes."
+    return (list(names.pop()), groups), ""
 
 
-def _recall(results, best) -> str:
-    found, reason = _pair_runs(results, best)
+def _recall(pair) -> str:
+    found, reason = pair
     if found is None:
         return _section("recall", "Per-class recall", f"<p>Not available: {_e(reason)}</p>")
     names, groups = found
-    series = {label: [float(np.mean([run["test"]["per_class"][c]["recall"] for run in runs]))
-                      for c in names] for label, runs in groups.items()}
+    series = {label: np.mean([run["recall"] for run in runs], axis=0)
+              for label, runs in groups.items()}
     header = "<tr><th>class</th>" + "".join(f"<th>{_e(label)}</th>" for label in series) + "</tr>"
     rows = "".join("<tr><td>" + _e(c) + "</td>" + "".join(
         f'<td class="num">{100 * values[i]:.1f}</td>' for values in series.values()) + "</tr>"
@@ -398,13 +414,13 @@ def _recall(results, best) -> str:
         + f"<table>{header}{rows}</table>"))
 
 
-def _confusion(results, best) -> str:
-    found, reason = _pair_runs(results, best)
+def _confusion(pair) -> str:
+    found, reason = pair
     if found is None:
         return _section("confusion", "Confusion matrices", f"<p>Not available: {_e(reason)}</p>")
     names, groups = found
-    matrices = {label: np.sum([np.asarray(run["test"]["confusion_matrix"]) for run in runs],
-                              axis=0) for label, runs in groups.items()}
+    matrices = {label: np.sum([run["confusion"] for run in runs], axis=0)
+                for label, runs in groups.items()}
     return _section("confusion", "Test confusion matrices: best cell vs unbalanced", (
         "<p>Counts summed over seeds; colour is the row-normalised rate (recall on the "
         "diagonal).</p>" + _img(report_plots.confusion_matrices(names, matrices),

@@ -24,6 +24,7 @@ from PIL import Image  # noqa: E402
 from augbal_tf import study_report, study_stats  # noqa: E402
 
 DPI = 100
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VERDICT_COLOURS = {"effective": "#1a7f37", "ineffective": "#cf222e", "neutral": "#6e7781",
                    "undetermined": "#bf8700", "reference": "#000000"}
 
@@ -111,7 +112,26 @@ def heatmap(summary: pd.DataFrame, ranking: pd.DataFrame, title: str) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder, "heatmap.png")
         study_report.plot_heatmap(summary, ranking, path, title=title)
-        return path.read_bytes()
+        return strip_text_chunks(path.read_bytes())
+
+
+def strip_text_chunks(png: bytes) -> bytes:
+    """`png` without its text and time chunks (matplotlib's version string, any date).
+
+    Raises:
+      ValueError: if `png` does not start with the PNG signature.
+    """
+    if not png.startswith(PNG_SIGNATURE):
+        raise ValueError("png does not start with the PNG signature")
+    kept, position = [PNG_SIGNATURE], len(PNG_SIGNATURE)
+    while position < len(png):
+        # A chunk: 4-byte big-endian length, 4-byte type, data, 4-byte CRC.
+        length = int.from_bytes(png[position:position + 4], "big")
+        end = position + 12 + length
+        if png[position + 4:position + 8] not in (b"tEXt", b"zTXt", b"iTXt", b"tIME"):
+            kept.append(png[position:end])
+        position = end
+    return b"".join(kept)
 
 
 def recall_bars(class_names: Sequence[str], series: Mapping[str, Sequence[float]]) -> bytes:

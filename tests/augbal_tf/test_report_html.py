@@ -12,6 +12,7 @@ import shutil
 import subprocess
 
 import matplotlib.image
+import matplotlib.pyplot
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,6 +114,8 @@ def test_sections_in_order_and_images_are_pngs(study, tmp_path):
         with Image.open(io.BytesIO(png)) as picture:
             picture.verify()
         assert matplotlib.image.imread(io.BytesIO(png), format="png").size > 0
+        # No version string or date: those would make the same study give other bytes.
+        assert b"tEXt" not in png and b"tIME" not in png and b"iTXt" not in png
     # Nothing is loaded from anywhere but the page itself.
     assert not re.search(r'(?:src|href)="(?!data:)', page)
     assert "http://" not in page and "https://" not in page
@@ -228,6 +231,39 @@ def test_missing_metrics_are_reported_not_fatal(study, tmp_path):
     page = _write(tmp_path, results.drop(columns=["workdir"]), summary).read_text()
     recall = page[page.index('<section id="recall"'):page.index('<section id="gallery"')]
     assert "Not available" in recall
+
+
+def test_moved_study_folder_still_finds_metrics(study, tmp_path):
+    root, results, summary = study
+    moved = tmp_path / "moved"
+    shutil.copytree(root, moved)
+    # results.csv still names the old location, which no longer exists.
+    stale = results.assign(workdir=[w.replace(str(root), "/nonexistent/old_mount")
+                                    for w in results["workdir"]])
+    page = _write(moved, stale, summary).read_text()
+    recall = page[page.index('<section id="recall"'):page.index('<section id="gallery"')]
+    assert "Not available" not in recall and 'alt="per-class recall bars"' in recall
+
+
+def test_study_with_only_the_reference(study, tmp_path):
+    _, results, _ = study
+    only = results[results["cell"] == study_stats.REFERENCE_CELL]
+    page = _write(tmp_path, only).read_text()
+    assert "No cell was compared with the unbalanced baseline" in page
+    assert "No remedy was effective" in page
+
+
+def test_strip_text_chunks_keeps_the_image():
+    fig = matplotlib.pyplot.figure(figsize=(1, 1))
+    raw = io.BytesIO()
+    fig.savefig(raw, format="png", metadata={"Software": "x", "Title": "y"})
+    matplotlib.pyplot.close(fig)
+    stripped = report_plots.strip_text_chunks(raw.getvalue())
+    assert b"tEXt" in raw.getvalue() and b"tEXt" not in stripped
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(stripped))),
+                                  np.asarray(Image.open(raw)))
+    with pytest.raises(ValueError, match="signature"):
+        report_plots.strip_text_chunks(b"GIF89a")
 
 
 def test_gallery_pairs_apply_the_augmentation():
