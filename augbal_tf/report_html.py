@@ -245,6 +245,10 @@ def _answer(results, summary, ranking, chosen, failures, missing) -> str:
         body.append(f'<p class="warning">Incomplete: {int(missing)} cell(s) of the grid have no '
                     f"results ({len(failures)} failed in the last invocation). Rerunning the "
                     "same command retries them and rewrites this report.</p>")
+    if failures:
+        body.append("<p>Failed cells:</p><ul>" + "".join(
+            f"<li>{_e(name)}: {_e((message.splitlines() or [''])[0])}</li>"
+            for name, message in failures) + "</ul>")
     effective = summary[(summary["verdict"] == "effective")
                         & (summary["cell"] != study_stats.UPPER_CELL)]
     if chosen is not None and chosen["cell"] == study_stats.REFERENCE_CELL:
@@ -472,7 +476,8 @@ def _power_value(column: str, value) -> str:
 
 
 def _environment(environment: Mapping, results: pd.DataFrame) -> str:
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in _flatten(environment))
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_plain(v))}</td></tr>"
+                   for k, v in _flatten(environment))
     seconds = (float(results["wall_time_s"].astype(float).sum())
                if "wall_time_s" in results.columns else math.nan)
     runs = f"<p>Runs: {len(results)}"
@@ -516,6 +521,13 @@ def _ratio_key(column: pd.Series) -> pd.Series:
     if column.name == "ratio":
         return column.map(study_stats.ratio_sort_key)
     return column
+
+
+def _plain(value) -> str:
+    # Lists (devices, classes) read better as "a, b" than as a Python repr.
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
 
 
 def _flatten(mapping: Mapping, prefix: str = ""):

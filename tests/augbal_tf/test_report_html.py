@@ -245,6 +245,18 @@ def test_moved_study_folder_still_finds_metrics(study, tmp_path):
     assert "Not available" not in recall and 'alt="per-class recall bars"' in recall
 
 
+def test_incomplete_study_says_so(study, tmp_path):
+    _, results, summary = study
+    page = _write(tmp_path, results, summary, missing=2,
+                  failures=[("ratio 4 aug:Flat seed 5", f"RuntimeError: {EVIL}\ntraceback")],
+                  environment={"devices": ["/device:CPU:0", "/device:CPU:1"]}).read_text()
+    answer = page[page.index('<section id="answer"'):page.index('<section id="decisions"')]
+    assert "Incomplete: 2 cell(s)" in answer
+    assert "ratio 4 aug:Flat seed 5: RuntimeError: &lt;script&gt;" in answer
+    assert "traceback" not in answer
+    assert "<td>/device:CPU:0, /device:CPU:1</td>" in page
+
+
 def test_study_with_only_the_reference(study, tmp_path):
     _, results, _ = study
     only = results[results["cell"] == study_stats.REFERENCE_CELL]
