@@ -34,7 +34,7 @@ from absl import app, flags
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
 from augbal_tf import locks
-from augbal_tf import study_grid, study_report
+from augbal_tf import study_grid, study_report, study_runner
 from augbal_tf import workdir as workdir_lib
 
 RESULTS_CSV = "results.csv"
@@ -67,6 +67,7 @@ class StudyConfig:
     grid: study_grid.Grid = study_grid.Grid()
     keep_datasets: bool = True
     export_cells: bool = False
+    cells_per_process: int = 10
 
 
 def expand_grid(study: StudyConfig) -> list[Cell]:
@@ -93,7 +94,8 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
 
     Args:
       study: the grid.
-      train_fn: trains one cell in this process; default `train.train_and_evaluate`.
+      train_fn: trains one cell; default `train.train_and_evaluate` in a child process
+        replaced every `study.cells_per_process` cells (0: in this process).
         Cells whose `cpu_devices` this process cannot provide run
         `python -m augbal_tf.train` in a subprocess instead.
       command: the exact command line, recorded in summary.md.
@@ -106,9 +108,16 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
     _check_source_folder(study.base)
     cells = expand_grid(study)
     os.makedirs(study.study_dir, exist_ok=True)
+    runner = None
+    if train_fn is None and study.cells_per_process:
+        runner = study_runner.CellRunner(study.cells_per_process)
     # One process runs a study folder at a time (each cell's run also owns its workdir).
-    with locks.acquire(study.study_dir, "study", "study folder"):
-        return _run_cells(study, cells, train_fn, command, log)
+    try:
+        with locks.acquire(study.study_dir, "study", "study folder"):
+            return _run_cells(study, cells, runner or train_fn, command, log)
+    finally:
+        if runner:
+            runner.close()
 
 
 def _run_cells(study: StudyConfig, cells: Sequence[Cell], train_fn: TrainFn | None, command: str,
@@ -214,6 +223,8 @@ def _train_cell(cell: Cell, status: workdir_lib.Status, train_fn: TrainFn | None
     if status is workdir_lib.Status.CHANGED:
         # A changed flag must never silently reuse (or resume) the old run.
         config = dataclasses.replace(config, overwrite=True)
+    if isinstance(train_fn, study_runner.CellRunner):
+        return train_fn(config, cell.workdir)  # A fresh child process splits its own CPU.
     if _needs_subprocess(config):
         return _train_in_subprocess(config, cell.workdir)
     if train_fn is None:
@@ -338,7 +349,8 @@ def study_from_flags(flag_values) -> StudyConfig:
                              baselines=study_grid.resolve_baselines(flag_values.baselines),
                              augmentations=study_grid.resolve_augmentations(flag_values.augmentations),
                              seeds=study_grid.parse_seeds(flag_values.seeds)),
-        keep_datasets=flag_values.keep_datasets, export_cells=flag_values.export_cells)
+        keep_datasets=flag_values.keep_datasets, export_cells=flag_values.export_cells,
+        cells_per_process=flag_values.cells_per_process)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -349,7 +361,7 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError("--study_dir is required (the folder for the cells and the report)")
     try:
         grid = study_from_flags(flag_values)
-        if grid.base.cpu_devices:
+        if grid.base.cpu_devices and not grid.cells_per_process:
             from augbal_tf import distribution  # Splits the CPU before TensorFlow starts.
 
             distribution.configure_cpu_devices(grid.base.cpu_devices)

@@ -1,0 +1,50 @@
+"""Trains a study's cells in a child process that is replaced every few cells.
+
+A process that trains cell after cell grows by some 200-300 MB per cell (traced
+functions, tf.data and allocator state that `keras.backend.clear_session` does
+not return), so a long study would run out of memory. Cells run in one child
+process (TensorFlow imported once per child), replaced after
+`cells_per_process` cells: peak memory is flat in the number of cells, and a
+cell that kills its process (out of memory) costs only that cell.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+
+from augbal_tf import config as config_lib
+
+
+def _train(config: config_lib.TrainConfig, workdir: str) -> dict:
+    from augbal_tf import train  # pylint: disable=import-outside-toplevel  (in the child)
+
+    return train.train_and_evaluate(config, workdir)
+
+
+class CellRunner:
+    """`runner(config, workdir) -> metrics`, in a recycled child process."""
+
+    def __init__(self, cells_per_process: int):
+        if cells_per_process < 1:
+            raise ValueError(f"--cells_per_process={cells_per_process} is not valid; must be >= 1 "
+                             "(0 trains in the study's own process)")
+        self.cells_per_process = cells_per_process
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def __call__(self, config: config_lib.TrainConfig, workdir: str) -> dict:
+        if self._pool is None:
+            # spawn: a fresh interpreter, no TensorFlow state inherited from this process.
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                max_tasks_per_child=self.cells_per_process)
+        try:
+            return self._pool.submit(_train, config, workdir).result()
+        except concurrent.futures.process.BrokenProcessPool:
+            self.close()  # The child died (killed, out of memory): the next cell gets a new one.
+            raise RuntimeError(f"the process training {workdir} died (killed or out of memory)") from None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
