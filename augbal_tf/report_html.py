@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
 import math
 import os
 import pathlib
@@ -25,10 +24,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from augbal_tf import report_plots, study_report, study_stats
+from augbal_tf import report_data, report_plots, study_report, study_stats
 
 REPORT_HTML = "report.html"
-METRICS_FILE = "metrics.json"  # Same name as augbal_tf.workdir.METRICS_FILE.
+# Re-exported so a caller builds the whole page from this module.
+gallery_pairs = report_data.gallery_pairs
 NOT_COMPUTED = "not computed"
 POWER_COLUMNS = ("sd_diff", "mde", "seeds_needed")
 SECTIONS = ("answer", "decisions", "forest", "heatmap", "comparisons", "recall", "gallery",
@@ -78,33 +78,6 @@ figcaption { font-size: 0.8em; color: #57606a; }
 .note { color: #57606a; font-size: 0.9em; }
 .warning { color: #cf222e; font-weight: 600; }
 """.strip()
-
-
-def gallery_pairs(images: Sequence[np.ndarray], augmentation_name: str,
-                  params: Mapping | None = None, seed: int = 0,
-                  count: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(original, augmented) pairs of the first `count` images under one augmentation.
-
-    Args:
-      images: HxWxC uint8 images (the user's minority images).
-      augmentation_name: an augstatic registry name (the winning cell's augmentation).
-      params: the augmentation's parameters (defaults: the paper's, p=1).
-      seed: seeds the one Generator every draw comes from, in image order.
-      count: how many pairs, at most.
-
-    Raises:
-      ValueError: a count below 1, no images, or an unknown augmentation/parameter.
-    """
-    import augstatic  # noqa: PLC0415  (OpenCV only when a gallery is asked for)
-
-    if count < 1:
-        raise ValueError(f"count={count!r} is invalid; allowed: an integer >= 1")
-    if len(images) == 0:
-        raise ValueError("images is empty; allowed: at least one HxWxC uint8 image")
-    transform = augstatic.create(augmentation_name, **dict(params or {}))
-    rng = np.random.default_rng(seed)
-    return [(np.asarray(image), np.asarray(transform(np.asarray(image), rng)))
-            for image in list(images)[:count]]
 
 
 def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
@@ -172,9 +145,9 @@ def render(results: pd.DataFrame, summary: pd.DataFrame, ranking: pd.DataFrame, 
            power_sentences: Sequence[str], gallery, gallery_name: str = "",
            failures: Sequence[tuple[str, str]] = (), missing: int = 0) -> str:
     """The whole page as a string (see `write_html_report` for the arguments)."""
-    chosen = _winner(winner)
-    best = _best_cell(summary, ranking, chosen)
-    pair = _pair_runs(results, best, pathlib.Path(study_dir))
+    chosen = report_data.chosen_winner(winner)
+    best = report_data.best_cell(summary, chosen)
+    pair = report_data.paired_runs(results, best, pathlib.Path(study_dir))
     parts = {
         "answer": _answer(results, summary, ranking, chosen, failures, missing),
         "decisions": _decisions(decisions),
@@ -206,37 +179,6 @@ def render(results: pd.DataFrame, summary: pd.DataFrame, ranking: pd.DataFrame, 
         '<p class="note" id="image-check">Image check has not run (scripts disabled?).</p>',
         *(parts[name] for name in SECTIONS), "</main>",
         f"<script>{script}</script>", "</body>", "</html>", ""])
-
-
-def _winner(winner) -> dict | None:
-    if winner is None:
-        return None
-    if isinstance(winner, str):
-        return {"cell": winner}
-    chosen = dict(winner)
-    if "cell" not in chosen:
-        raise ValueError(f"winner={winner!r} has no 'cell'; allowed: a cell name or a "
-                         "mapping with 'cell' (and optionally 'ratio', 'cost', 'reason')")
-    return chosen
-
-
-def _best_cell(summary: pd.DataFrame, ranking: pd.DataFrame, chosen: dict | None):
-    """(cell, ratio) shown against the unbalanced baseline, or None when nothing compares."""
-    compared = summary[(summary["cell"] != study_stats.REFERENCE_CELL)
-                       & (summary["cell"] != study_stats.UPPER_CELL)]
-    if chosen is not None and chosen["cell"] != study_stats.REFERENCE_CELL:
-        rows = compared[compared["cell"] == chosen["cell"]]
-        if "ratio" in chosen:
-            rows = rows[rows["ratio"] == study_stats.ratio_label(chosen["ratio"])]
-    else:
-        effective = compared[compared["verdict"] == "effective"]
-        rows = effective if len(effective) else compared
-    rows = rows.dropna(subset=["mean_difference"])
-    if not len(rows):
-        return None
-    row = rows.sort_values(["mean_difference", "cell", "ratio"], ascending=[False, True, True],
-                           kind="stable").iloc[0]
-    return row["cell"], row["ratio"]
 
 
 def _answer(results, summary, ranking, chosen, failures, missing) -> str:
@@ -354,52 +296,6 @@ def _comparisons(summary: pd.DataFrame) -> str:
             f"</td><td class=\"verdict-{_e(r.verdict)}\">{_e(r.verdict)}</td></tr>")
     return _section("comparisons", "All comparisons",
                     f"<table>{header}{''.join(rows)}</table>")
-
-
-def _runs(results: pd.DataFrame, cell: str, ratio: str, study_dir: pathlib.Path) -> list[dict]:
-    """The usable metrics.json of every run of (cell, ratio), in seed order."""
-    if "workdir" not in results.columns:
-        return []
-    ratios = results["ratio"].map(study_stats.ratio_label)
-    rows = results[(results["cell"] == cell) & (ratios == ratio)].sort_values("seed")
-    runs = []
-    for workdir in rows["workdir"].astype(str):
-        # results.csv records the path the cell ran at; a study folder moved or mounted
-        # elsewhere (another shard's machine) still holds it as ratio_*/cell/seed_*.
-        for folder in (pathlib.Path(workdir),
-                       study_dir.joinpath(*pathlib.Path(workdir).parts[-3:])):
-            path = folder / METRICS_FILE
-            if not path.is_file():
-                continue
-            try:
-                metrics = json.loads(path.read_text(encoding="utf-8"))
-                test = metrics["test"]
-                names = list(metrics.get("class_names") or test["per_class"])
-                runs.append({"names": names, "confusion": np.asarray(test["confusion_matrix"]),
-                             "recall": [float(test["per_class"][c]["recall"]) for c in names]})
-            except (ValueError, KeyError, TypeError):
-                pass  # An older or foreign metrics.json: this section skips the run.
-            break
-    return runs
-
-
-def _pair_runs(results: pd.DataFrame, best, study_dir: pathlib.Path):
-    """((class names, {label: runs}), "") for best cell and unbalanced, or (None, reason)."""
-    if best is None:
-        return None, "no cell other than the baselines has a paired difference."
-    cell, ratio = best
-    groups = {}
-    for name in (study_stats.REFERENCE_CELL, cell):
-        runs = _runs(results, name, ratio, study_dir)
-        if not runs:
-            return None, (f"no usable metrics.json for {name} at {report_plots.ratio_title(ratio)} "
-                          "(results.csv lacks workdirs or they were moved).")
-        groups[f"{report_plots.cell_label(name)} ({report_plots.ratio_title(ratio)}, "
-               f"{len(runs)} seeds)"] = runs
-    names = {tuple(run["names"]) for runs in groups.values() for run in runs}
-    if len(names) != 1:
-        return None, "the runs were evaluated on different classes."
-    return (list(names.pop()), groups), ""
 
 
 def _recall(pair) -> str:
