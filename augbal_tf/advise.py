@@ -28,7 +28,7 @@ from absl import app, flags
 
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
-from augbal_tf import study, study_grid, study_stats
+from augbal_tf import report_html, study, study_grid, study_stats
 
 # Sizes a CPU box can afford; a flag the user gives explicitly always wins.
 ADVISE_DEFAULTS = {"image_size": 64, "epochs": 10, "batch_size": 32, "patience": 4,
@@ -209,11 +209,39 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
     advice = {"plan": plan, "winner": winner, "reason": reason, "model_dir": model_dir,
               "test_balanced_accuracy": metrics["test"]["balanced_accuracy"],
               "evaluate_command": evaluate_command, "minutes": (time.monotonic() - start) / 60}
+    advice["report"] = str(report_html.write_html_report(
+        workdir, results=results, summary=summary, command=[command, evaluate_command],
+        title="augbal advice", winner={"cell": winner, "reason": reason,
+                                       "cost": f"{results[results['cell'] == winner]['wall_time_s'].mean():.0f} s "
+                                               "of training per run"},
+        decisions=plan.decisions + [RULE], gallery=_gallery(base, winner), gallery_name=winner.split(":", 1)[-1]))
+    # advice.md last: its presence marks a finished advice.
     fileio.write_atomic(os.path.join(workdir, ADVICE_MD), _advice_markdown(advice, summary, command))
     log(f"advise: final model in {model_dir} (test balanced accuracy "
-        f"{advice['test_balanced_accuracy']:.3f}); report {os.path.join(workdir, ADVICE_MD)}; "
+        f"{advice['test_balanced_accuracy']:.3f}); open {advice['report']} in a browser "
+        f"(also {os.path.join(workdir, ADVICE_MD)}); "
         f"predict new images with:\n  {evaluate_command}")
     return advice
+
+
+def _gallery(base: config_lib.TrainConfig, winner: str, count: int = 8):
+    """The winning augmentation on the user's own minority images (None for non-augmentation winners)."""
+    kind, name = winner.split(":", 1)
+    if kind != study_grid.AUGMENTATION:
+        return None
+    import cv2  # pylint: disable=import-outside-toplevel
+
+    from augbal_datasets.augbal import sources  # pylint: disable=import-outside-toplevel
+
+    source = sources.ManualSource(base.manual_dir)
+    paths = [image.source_id for image in source.list_images()
+             if image.label in (base.data.minority or ()) and image.pool != "test"][:count]
+    images = []
+    for source_id in paths:
+        pixels = cv2.imread(str(source.root / source_id), cv2.IMREAD_COLOR)
+        if pixels is not None:
+            images.append(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB))
+    return report_html.gallery_pairs(images, name, None, seed=0, count=count) if images else None
 
 
 def _check_writable(workdir: str) -> None:

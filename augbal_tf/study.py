@@ -34,7 +34,7 @@ from absl import app, flags
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
 from augbal_tf import locks
-from augbal_tf import study_grid, study_report, study_runner
+from augbal_tf import report_html, study_grid, study_report, study_runner
 from augbal_tf import workdir as workdir_lib
 
 RESULTS_CSV = "results.csv"
@@ -176,13 +176,16 @@ def _run_cells(study: StudyConfig, cells: Sequence[Cell], train_fn: TrainFn | No
     if not finished:
         raise CellsFailedError(f"no cell of the study finished, so there is no report. {failed_summary}")
     results = study_report.read_results(os.path.join(study.study_dir, RESULTS_CSV))
-    summary = study_report.write_report(
-        results, study.study_dir, command=command, environment=_environment(cells),
-        title=f"augbal study: {os.path.basename(os.path.normpath(study.study_dir))}",
-        failures=failures, missing=len(cells) - len(finished))
+    environment = _environment(cells)
+    title = f"augbal study: {os.path.basename(os.path.normpath(study.study_dir))}"
+    missing = len(cells) - len(finished)
+    summary = study_report.write_report(results, study.study_dir, command=command, environment=environment,
+                                        title=title, failures=failures, missing=missing)
+    report_html.write_html_report(study.study_dir, results=results, summary=summary, command=command,
+                                  environment=environment, title=title, failures=failures, missing=missing)
     log("\n" + study_report.format_table(summary))
-    log(f"\nreport: {os.path.join(study.study_dir, study_report.SUMMARY_MD)} "
-        f"(and summary.csv, summary.png, results.csv); TensorBoard: "
+    log(f"\nreport: {os.path.join(study.study_dir, report_html.REPORT_HTML)} (open it in a browser; "
+        f"also summary.md, summary.csv, summary.png, results.csv); TensorBoard: "
         f"tensorboard --logdir={study.study_dir}")
     if failures:
         raise CellsFailedError(f"{failed_summary}. The report covers the {len(finished)} "

@@ -116,4 +116,17 @@ def test_the_whole_advice_with_a_stand_in_trainer(tmp_path):
     text = (out / advise.ADVICE_MD).read_text()
     assert "**Recommendation: baseline:oversample_random.**" in text and "Minority: sea" in text
     assert "python -m augbal_tf.evaluate --saved_model=" in text and "## Decisions" in text
-    assert (out / "study" / "summary.md").is_file()
+    assert (out / "study" / "summary.md").is_file() and (out / "study" / "report.html").is_file()
+    page = (out / "report.html").read_text()
+    assert "baseline:oversample_random" in page and "Minority: sea" in page
+    assert "python -m augbal_tf.evaluate --saved_model=" in page
+
+
+def test_an_augmentation_winner_shows_it_on_the_users_minority_images(tmp_path):
+    folder = _folder(tmp_path / "photos", {"buildings": 40, "sea": 10})
+    base = config_lib.replace(_base(folder, tmp_path), minority=("sea",))
+    pairs = advise._gallery(base, "aug:HorizontalFlip")  # pylint: disable=protected-access
+    assert len(pairs) == 8
+    for original, flipped in pairs:
+        np.testing.assert_array_equal(flipped, original[:, ::-1])
+    assert advise._gallery(base, "baseline:oversample_random") is None  # pylint: disable=protected-access

@@ -116,7 +116,7 @@ def test_run_study_writes_results_and_report(tmp_path):
     assert row["wall_time_s"] == 3.5 and row["epochs_run"] == 1
     assert summary["cell"].tolist() == study_stats.summarize(results)["cell"].tolist()
     assert dict(zip(summary["cell"], summary["verdict"]))["aug:HorizontalFlip"] == "effective"
-    for name in ("summary.csv", "summary.md", "summary.png"):
+    for name in ("summary.csv", "summary.md", "summary.png", "report.html"):
         assert (tmp_path / "study" / name).is_file()
     text = (tmp_path / "study" / "summary.md").read_text()
     assert "python -m augbal_tf.study --x" in text
@@ -197,6 +197,7 @@ def test_the_same_error_in_a_row_stops_the_study_early(tmp_path):
     assert sum("FAILED" in line for line in lines) == study.MAX_REPEATED_FAILURES
     assert any("failed with the same error; stopping early" in line for line in lines)
     assert not (tmp_path / "study" / "summary.md").exists()
+    assert not (tmp_path / "study" / "report.html").exists()
 
 
 @pytest.mark.parametrize("make_folder", [False, True])
