@@ -27,7 +27,12 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 UNHASHED_FIELDS = ("overwrite", "cpu_devices")
 # Settings added after the first release, hashed only when they differ from this
 # default: workdirs of earlier runs keep their hash (their runs had the default).
-HASHED_ONLY_WHEN_SET = {"weights": "none", "bn_mode": "auto"}
+HASHED_ONLY_WHEN_SET = {"weights": "none", "bn_mode": "auto",
+                        # Imbalance remedies (#13).
+                        "loss": "cross_entropy", "focal_gamma": 2.0, "cb_beta": 0.9999, "cb_gamma": 0.0,
+                        "la_tau": 1.0, "ldam_max_margin": 0.5, "ldam_scale": 30.0, "drw_epoch": 0,
+                        "posthoc_tau": 0.0, "mix": "none", "mix_alpha": 1.0, "remix_kappa": 3.0,
+                        "remix_tau": 0.5}
 BN_MODES = ("auto", "train", "inference")
 # ResNet downsamples by 32: smaller inputs leave no spatial extent for the last stage.
 MIN_IMAGE_SIZE = 32
@@ -73,6 +78,20 @@ class TrainConfig:
     patience: int = 11
     selection: str = "validation"
     class_weight: str = "none"
+    # Imbalance remedies (#13; see augbal_tf.losses and augbal_tf.remedies).
+    loss: str = "cross_entropy"
+    focal_gamma: float = 2.0
+    cb_beta: float = 0.9999
+    cb_gamma: float = 0.0
+    la_tau: float = 1.0
+    ldam_max_margin: float = 0.5
+    ldam_scale: float = 30.0
+    drw_epoch: int = 0
+    posthoc_tau: float = 0.0
+    mix: str = "none"
+    mix_alpha: float = 1.0
+    remix_kappa: float = 3.0
+    remix_tau: float = 0.5
     cache: bool = True
     log_images: int = 16
     # Execution.
@@ -149,9 +168,65 @@ def _validate(config: TrainConfig) -> None:
     if config.selection == "validation" and config.data.validation_per_class == 0:
         raise ValueError("--selection=validation needs a validation split, but --validation_per_class=0; "
                          "set --validation_per_class > 0 or --selection=test")
+    _validate_remedies(config)
     if config.jit_compile and config.deterministic:
         raise ValueError("--jit_compile needs --nodeterministic: XLA has no deterministic MaxPool gradient, "
                          "so op determinism makes the compiled training step fail")
+
+
+def _check_finite(name: str, value: Any, minimum: float, strict: bool = False, maximum: float | None = None) -> None:
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+          and (value > minimum if strict else value >= minimum) and (maximum is None or value < maximum))
+    if not ok:
+        bounds = f"{'>' if strict else '>='} {minimum}" + (f" and < {maximum}" if maximum is not None else "")
+        raise ValueError(f"--{name}={value!r} is not valid; must be a finite number {bounds}")
+
+
+def _validate_remedies(config: TrainConfig) -> None:
+    """The loss, DRW, post-hoc and mix settings (#13); count-dependent checks run in training."""
+    from augbal_tf import losses, remedies  # pylint: disable=g-import-not-at-top (TensorFlow only when used)
+
+    _check_choice("loss", config.loss, losses.LOSSES)
+    _check_choice("mix", config.mix, remedies.MIX_MODES)
+    _check_finite("focal_gamma", config.focal_gamma, 0)
+    _check_finite("cb_gamma", config.cb_gamma, 0)
+    _check_finite("cb_beta", config.cb_beta, 0, maximum=1.0)
+    if isinstance(config.la_tau, bool) or not isinstance(config.la_tau, (int, float)) or not math.isfinite(config.la_tau):
+        raise ValueError(f"--la_tau={config.la_tau!r} is not valid; must be a finite number")
+    _check_finite("ldam_max_margin", config.ldam_max_margin, 0, strict=True)
+    _check_finite("ldam_scale", config.ldam_scale, 0, strict=True)
+    _check_finite("posthoc_tau", config.posthoc_tau, 0)
+    _check_finite("mix_alpha", config.mix_alpha, 0, strict=True)
+    _check_finite("remix_kappa", config.remix_kappa, 1)
+    _check_finite("remix_tau", config.remix_tau, 0, maximum=1.0)
+    if isinstance(config.drw_epoch, bool) or not isinstance(config.drw_epoch, int) or config.drw_epoch < 0:
+        raise ValueError(f"--drw_epoch={config.drw_epoch!r} is not valid; must be an int >= 0 (0: off)")
+    if config.drw_epoch and config.drw_epoch >= config.epochs:
+        raise ValueError(f"--drw_epoch={config.drw_epoch} is not valid with --epochs={config.epochs}: the "
+                         "re-weighting would never start; must be < --epochs (0: off)")
+    if config.class_weight == "balanced" and (config.loss == "class_balanced" or config.drw_epoch):
+        which = "--loss=class_balanced" if config.loss == "class_balanced" else f"--drw_epoch={config.drw_epoch}"
+        raise ValueError(f"--class_weight=balanced with {which} weights the loss twice; use one of them")
+    if config.loss == "class_balanced" and config.drw_epoch:
+        raise ValueError(f"--loss=class_balanced with --drw_epoch={config.drw_epoch} weights the loss twice; "
+                         "use one of them")
+    if config.loss == "ldam" and config.freeze_backbone:
+        raise ValueError("--loss=ldam with --freeze_backbone is not supported: LDAM's cosine (NormedDense) "
+                         "head and margins are trained with the whole network (Cao et al.); use "
+                         "--loss=logit_adjusted or --posthoc_tau on a frozen backbone")
+    if config.mix != "none" and config.jit_compile:
+        raise ValueError(f"--mix={config.mix} cannot run with --jit_compile: XLA cannot compile the "
+                         "stateless gamma sampler of the mixing weight; use --nojit_compile")
+
+
+def loss_params(config: TrainConfig) -> dict[str, Any]:
+    """The `losses.make_loss` parameters of --loss (from the --focal_gamma ... --ldam_scale flags)."""
+    return {"cross_entropy": {}, "balanced_softmax": {},
+            "focal": {"gamma": config.focal_gamma},
+            "class_balanced": {"beta": config.cb_beta, "gamma": config.cb_gamma},
+            "logit_adjusted": {"tau": config.la_tau},
+            "ldam": {"max_margin": config.ldam_max_margin, "scale": config.ldam_scale, "scaled_logits": True},
+            }[config.loss]
 
 
 def resolved_bn_mode(config: TrainConfig) -> str:

@@ -32,6 +32,8 @@ class Classifier:
     path: pathlib.Path
     # The loaded object owns the variables; the functions fail once it is garbage collected.
     saved_model: object
+    # Per-class counts of the split trained on (None for models exported without them).
+    train_counts: tuple[int, ...] | None = None
 
 
 def load_saved_model(path) -> Classifier:
@@ -55,9 +57,12 @@ def load_saved_model(path) -> Classifier:
                          "augbal_tf.export.export_saved_model")
     class_names = tuple(name.decode("utf-8") for name in loaded.class_names().numpy())
     image_size = int(loaded.image_size().numpy())
+    train_counts = None
+    if hasattr(loaded, export.TRAIN_COUNTS_ENDPOINT):
+        train_counts = tuple(int(count) for count in getattr(loaded, export.TRAIN_COUNTS_ENDPOINT)().numpy())
     return Classifier(predict_fn=getattr(loaded, export.SERVING_ENDPOINT),
                       class_names=class_names, image_size=image_size, path=path,
-                      saved_model=loaded)
+                      saved_model=loaded, train_counts=train_counts)
 
 
 def predict_split(predict_fn: PredictFn, dataset: tf.data.Dataset,
@@ -93,14 +98,14 @@ def predict_split(predict_fn: PredictFn, dataset: tf.data.Dataset,
 
 
 def evaluate_dataset(predict_fn: PredictFn, dataset: tf.data.Dataset,
-                     class_names: Sequence[str], batch_size: int) -> dict:
-    """Predicts a split and returns its `augbal_tf.metrics` object."""
+                     class_names: Sequence[str], batch_size: int, train_counts=None) -> dict:
+    """Predicts a split and returns its `augbal_tf.metrics` object (`shot_accuracy` with `train_counts`)."""
     y_true, probabilities = predict_split(predict_fn, dataset, batch_size)
     if probabilities.shape[1] != len(class_names):
         raise ValueError(f"the model predicts {probabilities.shape[1]} classes but the dataset "
                          f"has {len(class_names)}: {list(class_names)}")
     y_pred = probabilities.argmax(axis=1)
-    return metrics.classification_metrics(y_true, y_pred, class_names, probabilities)
+    return metrics.classification_metrics(y_true, y_pred, class_names, probabilities, train_counts=train_counts)
 
 
 def evaluate_split(classifier: Classifier, builder, split: str, batch_size: int) -> dict:
@@ -121,7 +126,7 @@ def evaluate_split(classifier: Classifier, builder, split: str, batch_size: int)
                          "pass the dataset flags the model was trained with")
     # Exactly the metrics object (nothing added), so it compares equal to metrics.json's.
     return evaluate_dataset(classifier.predict_fn, prepare.as_decoded_dataset(builder, split),
-                            classifier.class_names, batch_size)
+                            classifier.class_names, batch_size, classifier.train_counts)
 
 
 def find_images(folder) -> list[pathlib.Path]:

@@ -11,6 +11,10 @@ The SavedModel, loaded with `tf.saved_model.load(path)`, has:
     [N, num_classes] (one H, W per call); also the TF-Serving signature.
   * `class_names()`: string [num_classes], class names in label order.
   * `image_size()`: int32 scalar, the model input side length.
+  * `train_counts()`: int64 [num_classes], the per-class counts of the split trained on
+    (exported by runs that know them; `augbal_tf.evaluate` reads them for `shot_accuracy`).
+  * `posthoc()`: {"tau": float32 scalar, "offsets": float32 [num_classes]}, the post-hoc
+    logit adjustment added before the softmax (tau 0 and zeros when off).
 """
 
 import os
@@ -27,11 +31,13 @@ from augbal_tf import preprocessing
 SERVING_ENDPOINT = "serving_default"
 CLASS_NAMES_ENDPOINT = "class_names"
 IMAGE_SIZE_ENDPOINT = "image_size"
+TRAIN_COUNTS_ENDPOINT = "train_counts"
+POSTHOC_ENDPOINT = "posthoc"
 IMAGES_SPEC = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
 
 
-def serving_function(model: keras.Model, image_size: int,
-                     normalization: str | None = None) -> tf.types.experimental.GenericFunction:
+def serving_function(model: keras.Model, image_size: int, normalization: str | None = None,
+                     offsets=None) -> tf.types.experimental.GenericFunction:
     """Builds the serving computation: uint8 images -> class probabilities.
 
     Args:
@@ -41,6 +47,8 @@ def serving_function(model: keras.Model, image_size: int,
       normalization: the backbone's pixel normalisation (a name of
         `preprocessing.NORMALIZATIONS`); default: the model's own `preprocessing`
         attribute (set by `model.create_model`), else "imagenet".
+      offsets: optional float [num_classes] added to the logits before the softmax
+        (`remedies.posthoc_offsets`: post-hoc logit adjustment).
 
     Returns:
       A `tf.function` taking uint8 [N, H, W, 3] (any H, W; one size per call)
@@ -53,15 +61,18 @@ def serving_function(model: keras.Model, image_size: int,
     @tf.function(input_signature=[IMAGES_SPEC])
     def serve(images):
         inputs = preprocessing.preprocess_images(images, image_size, normalization)
-        logits = model(inputs, training=False)
         # Under mixed precision the logits are float16; softmax in float32.
-        return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        logits = tf.cast(model(inputs, training=False), tf.float32)
+        if offsets is not None:
+            logits = logits + tf.constant(offsets, tf.float32)
+        return tf.nn.softmax(logits, axis=-1)
 
     return serve
 
 
 def export_saved_model(model: keras.Model, export_dir, class_names: Sequence[str],
-                       image_size: int) -> pathlib.Path:
+                       image_size: int, train_counts=None, posthoc_tau: float = 0.0,
+                       offsets=None) -> pathlib.Path:
     """Writes the serving SavedModel to `export_dir` atomically.
 
     The model is written to a temporary sibling folder and renamed into place,
@@ -74,6 +85,9 @@ def export_saved_model(model: keras.Model, export_dir, class_names: Sequence[str
       export_dir: destination folder.
       class_names: class names in label order, one per model output.
       image_size: model input side length in pixels.
+      train_counts: optional per-class training counts, served by `train_counts()`.
+      posthoc_tau, offsets: the post-hoc adjustment (offsets added before the softmax),
+        served by `posthoc()`; None offsets: no adjustment.
 
     Returns:
       The export folder as a `pathlib.Path`.
@@ -86,7 +100,7 @@ def export_saved_model(model: keras.Model, export_dir, class_names: Sequence[str
     class_names = [str(name) for name in class_names]
     if not class_names or len(set(class_names)) != len(class_names):
         raise ValueError(f"class_names must be non-empty and unique, got {class_names!r}")
-    serve = serving_function(model, image_size)
+    serve = serving_function(model, image_size, offsets=offsets)
     num_outputs = serve.get_concrete_function().structured_outputs.shape[-1]
     if num_outputs != len(class_names):
         raise ValueError(f"class_names has {len(class_names)} names but the model has "
@@ -102,6 +116,13 @@ def export_saved_model(model: keras.Model, export_dir, class_names: Sequence[str
     archive.add_endpoint(CLASS_NAMES_ENDPOINT, lambda: tf.constant(class_names, tf.string),
                          input_signature=[])
     archive.add_endpoint(IMAGE_SIZE_ENDPOINT, lambda: tf.constant(image_size, tf.int32),
+                         input_signature=[])
+    if train_counts is not None:
+        counts = [int(count) for count in train_counts]
+        archive.add_endpoint(TRAIN_COUNTS_ENDPOINT, lambda: tf.constant(counts, tf.int64), input_signature=[])
+    posthoc = [0.0] * len(class_names) if offsets is None else [float(value) for value in offsets]
+    archive.add_endpoint(POSTHOC_ENDPOINT, lambda: {"tau": tf.constant(float(posthoc_tau), tf.float32),
+                                                    "offsets": tf.constant(posthoc, tf.float32)},
                          input_signature=[])
 
     export_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -81,6 +81,27 @@ flags.DEFINE_string("selection", "validation",
                     "Model selection: validation (best validation balanced accuracy) or test "
                     "(paper-faithful: best test accuracy, leaks the test set).")
 flags.DEFINE_string("class_weight", "none", "Loss class weights: none or balanced.")
+
+# --- imbalance remedies (#13; augbal_tf.losses, augbal_tf.remedies) ---
+flags.DEFINE_string("loss", "cross_entropy",
+                    "Training loss: cross_entropy, focal, class_balanced, logit_adjusted, balanced_softmax "
+                    "or ldam (with a cosine NormedDense head); counts are the trained train split's.")
+flags.DEFINE_float("focal_gamma", 2.0, "--loss=focal: exponent of (1 - p) (0: cross-entropy).")
+flags.DEFINE_float("cb_beta", 0.9999, "--loss=class_balanced and --drw_epoch: effective-number beta in [0, 1).")
+flags.DEFINE_float("cb_gamma", 0.0, "--loss=class_balanced: 0 class-balanced cross-entropy, > 0 CB focal.")
+flags.DEFINE_float("la_tau", 1.0, "--loss=logit_adjusted: tau of the log-prior offset.")
+flags.DEFINE_float("ldam_max_margin", 0.5, "--loss=ldam: margin of the rarest class.")
+flags.DEFINE_float("ldam_scale", 30.0, "--loss=ldam: scale s of the cosine logits.")
+flags.DEFINE_integer("drw_epoch", 0,
+                     "Deferred re-weighting (Cao et al.): class-balanced (--cb_beta) weights from this "
+                     "0-based epoch on (0: off).")
+flags.DEFINE_float("posthoc_tau", 0.0,
+                   "Post-hoc logit adjustment f - tau log(prior) in evaluation and the export (0: off).")
+flags.DEFINE_string("mix", "none", "Batch mixing in the training step: none, mixup or remix.")
+flags.DEFINE_float("mix_alpha", 1.0, "--mix: Beta(alpha, alpha) of the mixing weight.")
+flags.DEFINE_float("remix_kappa", 3.0, "--mix=remix: count-ratio threshold kappa.")
+flags.DEFINE_float("remix_tau", 0.5, "--mix=remix: mixing-weight threshold tau.")
+# --- end imbalance remedies ---
 flags.DEFINE_bool("cache", True, "Cache decoded, resized images in memory.")
 flags.DEFINE_integer("log_images", 16, "Sample training images in the TensorBoard grid (0: none).")
 

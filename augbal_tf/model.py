@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from augbal_tf import backbones
+from augbal_tf import losses
 
 # Blocks per stage of each ResNet built from basic blocks (He et al. 2016, table 1).
 RESNET_SPECS = {
@@ -132,11 +133,12 @@ class ResNetClassifier(keras.Model):
       head_width: units of the head's hidden Dense layer.
       dropout: dropout rate of the head.
       seed: seed of every initializer and of the dropout layer.
+      head_scale: None (a Dense output layer) or s of LDAM's cosine head `losses.NormedDense(scale=s)`.
       dtype: Keras dtype policy (e.g. "mixed_float16"); logits are always float32.
     """
 
     def __init__(self, num_classes: int, architecture: str = "resnet18", head_width: int = 512,
-                 dropout: float = 0.2, seed: int = 0, **kwargs):
+                 dropout: float = 0.2, seed: int = 0, head_scale: float | None = None, **kwargs):
         super().__init__(**kwargs)
         if architecture not in RESNET_SPECS:
             raise ValueError(f"architecture={architecture!r} is not valid; allowed: "
@@ -144,7 +146,7 @@ class ResNetClassifier(keras.Model):
         if num_classes < 2:
             raise ValueError(f"num_classes={num_classes!r} is not valid; must be >= 2")
         self.num_classes, self.architecture = num_classes, architecture
-        self.head_width, self.dropout, self.seed = head_width, dropout, seed
+        self.head_width, self.dropout, self.seed, self.head_scale = head_width, dropout, seed, head_scale
         rng = np.random.default_rng(seed)
 
         def next_seed() -> int:
@@ -166,8 +168,7 @@ class ResNetClassifier(keras.Model):
         self.head_hidden = keras.layers.Dense(head_width, **_dense_initializers(STAGE_FILTERS[-1], next_seed()),
                                               dtype=policy)
         self.head_dropout = keras.layers.Dropout(dropout, seed=next_seed(), dtype=policy)
-        self.head_output = keras.layers.Dense(num_classes, **_dense_initializers(head_width, next_seed()),
-                                              dtype="float32")
+        self.head_output = _output_layer(num_classes, head_width, next_seed(), head_scale)
 
     def call(self, inputs, training=False):
         features = self.pool(self.pool_pad(self.stem(inputs, training=training)))
@@ -193,7 +194,16 @@ class ResNetClassifier(keras.Model):
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "architecture": self.architecture, "head_width": self.head_width,
-                "dropout": self.dropout, "seed": self.seed}
+                "dropout": self.dropout, "seed": self.seed, "head_scale": self.head_scale}
+
+
+# --- normed head (LDAM, #13): kept apart from the backbone registry ---
+def _output_layer(num_classes: int, fan_in: int, seed: int, head_scale: float | None) -> keras.layers.Layer:
+    """The head's output layer: Dense, or with `head_scale` LDAM's cosine head `NormedDense(scale=s)`."""
+    if head_scale is None:
+        return keras.layers.Dense(num_classes, **_dense_initializers(fan_in, seed), dtype="float32")
+    return losses.NormedDense(num_classes, seed=seed, scale=head_scale, dtype="float32")
+# --- end normed head ---
 
 
 def _dense_initializers(fan_in: int, seed: int) -> dict:
@@ -244,12 +254,13 @@ class BackboneClassifier(keras.Model):
       head_width: units of the head's hidden Dense layer.
       dropout: dropout rate of the head.
       seed: seed of the backbone's and the head's initializers and random streams.
+      head_scale: None (a Dense output layer) or s of LDAM's cosine head `losses.NormedDense(scale=s)`.
       dtype: Keras dtype policy; logits are always float32.
     """
 
     def __init__(self, num_classes: int, backbone: str = "efficientnet_lite0", weights=None,
                  bn_mode: str | None = None, head_width: int = 512, dropout: float = 0.2, seed: int = 0,
-                 **kwargs):
+                 head_scale: float | None = None, **kwargs):
         super().__init__(**kwargs)
         if num_classes < 2:
             raise ValueError(f"num_classes={num_classes!r} is not valid; must be >= 2")
@@ -260,6 +271,7 @@ class BackboneClassifier(keras.Model):
             raise ValueError(f"bn_mode={bn_mode!r} is not valid; allowed: {', '.join(BN_MODES)}")
         self.num_classes, self.backbone_name, self.weights_source = num_classes, backbone, weights
         self.bn_mode, self.head_width, self.dropout, self.seed = bn_mode, head_width, dropout, seed
+        self.head_scale = head_scale
         self.preprocessing = spec.preprocessing
         seeds = [int(value) for value in np.random.default_rng(seed).integers(2**31, size=4)]
         policy = self.dtype_policy
@@ -268,8 +280,7 @@ class BackboneClassifier(keras.Model):
         self.head_hidden = keras.layers.Dense(head_width, **_dense_initializers(spec.features, seeds[1]),
                                               dtype=policy)
         self.head_dropout = keras.layers.Dropout(dropout, seed=seeds[2], dtype=policy)
-        self.head_output = keras.layers.Dense(num_classes, **_dense_initializers(head_width, seeds[3]),
-                                              dtype="float32")
+        self.head_output = _output_layer(num_classes, head_width, seeds[3], head_scale)
 
     def features(self, inputs, training=False):
         """Pooled backbone features [N, features] of model inputs."""
@@ -302,7 +313,7 @@ class BackboneClassifier(keras.Model):
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "backbone": self.backbone_name,
                 "weights": self.weights_source, "bn_mode": self.bn_mode, "head_width": self.head_width,
-                "dropout": self.dropout, "seed": self.seed}
+                "dropout": self.dropout, "seed": self.seed, "head_scale": self.head_scale}
 
 
 MODELS: dict[str, Callable[..., keras.Model]] = {}

@@ -29,6 +29,7 @@ from augbal_tf import fileio
 from augbal_tf import flags as flags_lib  # pylint: disable=unused-import (defines the flags)
 from augbal_tf import input_pipeline
 from augbal_tf import locks
+from augbal_tf import losses
 from augbal_tf import model as model_lib
 from augbal_tf import resume
 from augbal_tf import tensorboard_logging
@@ -60,7 +61,7 @@ def _check_splits(config: config_lib.TrainConfig, variant: input_pipeline.Varian
 
 
 def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Variant, best_weights: str,
-                   workdir: pathlib.Path) -> tuple[dict, keras.Model]:
+                   workdir: pathlib.Path, counts: np.ndarray) -> tuple[dict, keras.Model]:
     """Per-split metrics of the best weights, through the serving function on one device.
 
     Under MirroredStrategy each replica keeps its own BatchNorm moving statistics and
@@ -70,17 +71,39 @@ def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Varia
     # Built outside the training strategy's scope: the default strategy, one device, float32.
     best_model = model_lib.create_model(config.model, len(variant.class_names), config.image_size,
                                         bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
-                                        dropout=config.dropout, seed=config.seed)
+                                        dropout=config.dropout, seed=config.seed,
+                                        head_scale=trainer_lib.head_scale(config))
     best_model.load_weights(best_weights)
-    serve = export.serving_function(best_model, config.image_size)
+    serve = export.serving_function(best_model, config.image_size, offsets=trainer_lib.posthoc_offsets(config, counts))
     results = {}
     for split in ("validation", "test"):
         if variant.split_sizes.get(split):
             results[split] = evaluation.evaluate_dataset(serve, prepare.as_decoded_dataset(variant.builder, split),
-                                                       variant.class_names, config.batch_size)
+                                                       variant.class_names, config.batch_size, counts)
         else:
             results[split] = None
     return results, best_model
+
+
+def _remedies_record(config: config_lib.TrainConfig, counts: np.ndarray, loss) -> dict:
+    """What metrics.json records of the loss, DRW, post-hoc adjustment and mixing (#13)."""
+    offsets = trainer_lib.posthoc_offsets(config, counts)
+    record = {
+        "loss": {"name": loss.name, "params": loss.params},
+        "drw": None,
+        "posthoc": None if offsets is None else {"tau": config.posthoc_tau, "offsets": offsets.tolist()},
+        "mix": None if config.mix == "none" else {
+            "mode": config.mix, "alpha": config.mix_alpha,
+            **({"kappa": config.remix_kappa, "tau": config.remix_tau} if config.mix == "remix" else {})},
+        # The margins of the cosines (the loss subtracts ldam_scale times them from the scaled logits).
+        "ldam_margins": losses.ldam_margins(counts, config.ldam_max_margin).tolist() if loss.name == "ldam" else None,
+    }
+    if loss.name == "class_balanced":
+        record["loss"]["class_weights"] = loss.class_weights.tolist()
+    if config.drw_epoch:
+        record["drw"] = {"epoch": config.drw_epoch, "beta": config.cb_beta,
+                         "weights": trainer_lib.epoch_class_weights(config, config.drw_epoch, counts, None).tolist()}
+    return record
 
 
 def train_and_evaluate(config: config_lib.TrainConfig, workdir: str, *,
@@ -132,6 +155,9 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
     logging.info("Dataset variant %s: classes %s, split sizes %s", variant.builder.info.config_name,
                  list(class_names), variant.split_sizes)
     weights = input_pipeline.class_weights(variant.labels("train"), len(class_names), config.class_weight)
+    # The counts of the split trained on: the loss's priors, DRW, post-hoc offsets, Remix, shot accuracy.
+    counts = np.bincount(variant.labels("train"), minlength=len(class_names))
+    trainer_lib.check_remedies(config, counts)  # Before the first epoch (ranges: when the config was built).
 
     def pipeline(split: str) -> input_pipeline.SplitPipeline:
         return input_pipeline.SplitPipeline(variant.encoded(split), variant.split_sizes[split], config.image_size,
@@ -143,7 +169,7 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
     if config.selection == "test":
         evaluation["test"] = pipeline("test")
 
-    trainer = trainer_lib.Trainer(config, strategy, len(class_names), weights)
+    trainer = trainer_lib.Trainer(config, strategy, len(class_names), weights, counts)
     backup_dir = workdir_lib.backup_dir(workdir, task_index)
     if config.overwrite and not is_chief:
         shutil.rmtree(backup_dir, ignore_errors=True)
@@ -165,7 +191,7 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         trainer.agree(0.0)
         if not is_chief:
             return {}
-        results, best_model = _final_metrics(config, variant, best_weights, workdir)
+        results, best_model = _final_metrics(config, variant, best_weights, workdir, counts)
         for split, result in results.items():
             if result is not None:
                 writers.image(split, "confusion_matrix", tensorboard_logging.confusion_matrix_png(
@@ -175,7 +201,9 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         if writers:
             writers.close()
     if config.export:
-        export.export_saved_model(best_model, workdir / workdir_lib.EXPORT_DIR, class_names, config.image_size)
+        export.export_saved_model(best_model, workdir / workdir_lib.EXPORT_DIR, class_names, config.image_size,
+                                  train_counts=counts, posthoc_tau=config.posthoc_tau,
+                                  offsets=trainer_lib.posthoc_offsets(config, counts))
     metrics = {
         "selected_epoch": state.best_epoch,
         "selection": config.selection,
@@ -191,6 +219,8 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
             entry["seconds"] for entry in state.history[epochs_before:]),
         "dataset_variant": variant.builder.info.config_name,
         "split_sizes": variant.split_sizes,
+        "train_counts": counts.tolist(),
+        "remedies": _remedies_record(config, counts, trainer.loss),
         "flags_hash": config_lib.flags_hash(config),
         "config": config_lib.to_dict(config),
         "history": state.history,

@@ -18,12 +18,15 @@ import tensorflow as tf
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
 from augbal_tf import input_pipeline
+from augbal_tf import losses
 from augbal_tf import metrics as metrics_lib
 from augbal_tf import model as model_lib
+from augbal_tf import remedies
 from augbal_tf import resume
 from augbal_tf import tensorboard_logging
 
-
+# Stream of the mixup/Remix draws (input_pipeline owns 0: shuffle, 1: dropout).
+MIX_STREAM = 2
 
 @dataclasses.dataclass
 class LoopState:
@@ -100,17 +103,64 @@ def training_checkpoint(model: keras.Model, optimizer: keras.optimizers.Optimize
     return tf.train.Checkpoint(**variables)
 
 
+def make_loss(config: config_lib.TrainConfig, counts) -> losses.Loss:
+    """The --loss of `config` for the per-class training counts (validated: raises ValueError)."""
+    try:
+        return losses.make_loss(config.loss, counts, **config_lib.loss_params(config))
+    except ValueError as error:
+        raise ValueError(f"--loss={config.loss}: {error}") from None
+
+
+def head_scale(config: config_lib.TrainConfig) -> float | None:
+    """The `head_scale` of `model.create_model`: LDAM's cosine head, else None (a Dense head)."""
+    return config.ldam_scale if config.loss == "ldam" else None
+
+
+def epoch_class_weights(config: config_lib.TrainConfig, epoch: int, counts,
+                        base: np.ndarray | None) -> np.ndarray:
+    """The loss's class weights in 0-based `epoch`: DRW's CB weights from --drw_epoch on, else `base` or ones.
+
+    A function of the epoch alone, so a resumed run re-derives them exactly.
+    """
+    if config.drw_epoch:
+        weights = losses.drw_weights(epoch, config.drw_epoch, counts, config.cb_beta)
+        if weights is not None:
+            return weights
+    return np.ones(len(counts), np.float32) if base is None else np.asarray(base, np.float32)
+
+
+def check_remedies(config: config_lib.TrainConfig, counts) -> None:
+    """The count-dependent checks of the loss, DRW, post-hoc and Remix settings (ValueError naming the flag)."""
+    make_loss(config, counts)
+    for flag, active in (("drw_epoch", config.drw_epoch), ("posthoc_tau", config.posthoc_tau),
+                         ("mix=remix", config.mix == "remix")):
+        if active:
+            try:
+                losses.check_counts(counts, "train counts")
+            except ValueError as error:
+                raise ValueError(f"--{flag}: {error}") from None
+
+
+def posthoc_offsets(config: config_lib.TrainConfig, counts) -> np.ndarray | None:
+    """float32 [C] added to the logits before the decision (--posthoc_tau), or None when off."""
+    return remedies.posthoc_offsets(counts, config.posthoc_tau) if config.posthoc_tau else None
+
+
 class Trainer:
     """Model, optimizer and step functions, all created in the strategy's scope."""
 
     def __init__(self, config: config_lib.TrainConfig, strategy: tf.distribute.Strategy, num_classes: int,
-                 class_weights: np.ndarray | None):
+                 class_weights: np.ndarray | None, counts=None):
         self.config, self.strategy, self.num_classes = config, strategy, num_classes
+        self.counts = np.ones(num_classes) if counts is None else np.asarray(counts)
+        self.loss = make_loss(config, counts)
+        self.base_weights = class_weights
+        self.offsets = posthoc_offsets(config, counts)
         with strategy.scope():
             self.model = model_lib.create_model(
                 config.model, num_classes, config.image_size, weights=config_lib.model_weights(config),
                 bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
-                dropout=config.dropout, seed=config.seed,
+                dropout=config.dropout, seed=config.seed, head_scale=head_scale(config),
                 dtype="mixed_float16" if config.mixed_precision else "float32")
             self.optimizer = build_optimizer(config)
             # Freezing variables, not layers: with --bn_mode=train BatchNorm layers stay in
@@ -118,13 +168,15 @@ class Trainer:
             # PyTorch runs; --bn_mode=inference (the default with pretrained weights) fixes them.
             self.variables = self.model.head_variables if config.freeze_backbone else self.model.trainable_variables
             self.optimizer.build(self.variables)
-            weights = np.ones(num_classes, np.float32) if class_weights is None else class_weights
-            self.class_weights = tf.constant(weights, tf.float32)
+            # A variable, not a constant (which the traced step would freeze): DRW assigns it
+            # each epoch. Not in the checkpoint: it derives from the epoch, so resume is exact.
+            self.class_weights = tf.Variable(epoch_class_weights(config, 0, self.counts, class_weights),
+                                             trainable=False, dtype=tf.float32, name="class_weights")
         self.checkpoint = training_checkpoint(self.model, self.optimizer)
         replica_step = tf.function(self._replica_step, jit_compile=True) if config.jit_compile else self._replica_step
 
-        def train_step(images, labels):
-            outputs = strategy.run(replica_step, (images, labels))
+        def train_step(images, labels, mix_seed):
+            outputs = strategy.run(replica_step, (images, labels, mix_seed))
             return [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in outputs]
 
         self._train_step_fn = train_step
@@ -149,11 +201,19 @@ class Trainer:
         self._predict = tf.function(lambda images: self.model(images, training=False), input_signature=[
             tf.TensorSpec([None, config.image_size, config.image_size, 3], tf.float32)])
 
-    def _replica_step(self, images, labels):
+    def _replica_step(self, images, labels, mix_seed):
+        targets = labels
+        if self.config.mix != "none":
+            # Pairs within this replica's sub-batch; each replica its own stream of (seed, epoch, step).
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            seed = tf.random.experimental.stateless_fold_in(mix_seed, tf.cast(replica, tf.int64))
+            images, targets = remedies.mix_batch(
+                images, tf.one_hot(labels, self.num_classes), seed, self.config.mix_alpha, self.config.mix,
+                self.counts, self.config.remix_kappa, self.config.remix_tau)
+            images = tf.cast(images, self.model.compute_dtype)
         with tf.GradientTape() as tape:
             logits = self.model(images, training=True)
-            per_example = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-            weighted = per_example * tf.gather(self.class_weights, labels)
+            weighted = self.loss(targets, logits, class_weights=self.class_weights)
             local_count = tf.cast(tf.shape(labels)[0], tf.float32)
             # Gradients are summed over replicas, so normalise by the global batch.
             global_count = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local_count)
@@ -173,9 +233,13 @@ class Trainer:
         if self._train_step is None:
             # The element spec has a batch dimension of None, so the epoch's last, smaller
             # batch reuses the same graph instead of tracing the whole backward pass again.
-            self._train_step = tf.function(self._train_step_fn, input_signature=list(distributed.element_spec))
-        for images, labels in distributed:
-            step_loss, step_count, step_confusion = self._train_step(images, labels)
+            self._train_step = tf.function(self._train_step_fn, input_signature=[
+                *distributed.element_spec, tf.TensorSpec([2], tf.int64)])
+        self.class_weights.assign(epoch_class_weights(self.config, epoch, self.counts, self.base_weights))
+        mix_seed = input_pipeline.epoch_seed(self.config.seed, epoch, MIX_STREAM)
+        for step, (images, labels) in enumerate(distributed):
+            step_loss, step_count, step_confusion = self._train_step(
+                images, labels, tf.constant([mix_seed, step], tf.int64))
             loss_sum += float(step_loss)
             count += float(step_count)
             confusion += step_confusion.numpy()
@@ -208,6 +272,8 @@ class Trainer:
         """Loss, accuracy and balanced accuracy of the current weights on one split."""
         labels, logits = self.predict_logits(dataset)
         loss = float(np.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)))
+        if self.offsets is not None:
+            logits = logits + self.offsets  # Post-hoc adjustment: model selection sees the adjusted decision.
         result = metrics_lib.classification_metrics(labels, logits.argmax(-1), class_names)
         return {"loss": loss, "accuracy": result["accuracy"], "balanced_accuracy": result["balanced_accuracy"]}
 
