@@ -147,6 +147,10 @@ flags.DEFINE_list("baselines", ["balanced", "unbalanced"],
                   "Baseline cells: balanced, unbalanced, undersample, oversample_random, "
                   "class_weight (unbalanced sampling + --class_weight=balanced). unbalanced is "
                   "always run: it is the reference of every comparison.")
+flags.DEFINE_list("remedies", [],
+                  "Remedy cells (#13), each unbalanced sampling + one remedy, compared with the unbalanced "
+                  "baseline of the same seed: logit_adjusted, balanced_softmax, ldam_drw (DRW from 80% of "
+                  "--epochs), focal, class_balanced, mixup, remix, posthoc (--posthoc_tau=1), or all.")
 flags.DEFINE_bool("keep_datasets", True,
                   "Keep prepared dataset variants; false deletes each variant once all its "
                   "cells are done.")

@@ -351,7 +351,8 @@ def study_from_flags(flag_values) -> StudyConfig:
         grid=study_grid.Grid(ratios=study_grid.parse_ratios(flag_values.ratios),
                              baselines=study_grid.resolve_baselines(flag_values.baselines),
                              augmentations=study_grid.resolve_augmentations(flag_values.augmentations),
-                             seeds=study_grid.parse_seeds(flag_values.seeds)),
+                             seeds=study_grid.parse_seeds(flag_values.seeds),
+                             remedies=study_grid.resolve_remedies(flag_values.remedies)),
         keep_datasets=flag_values.keep_datasets, export_cells=flag_values.export_cells,
         cells_per_process=flag_values.cells_per_process)
 

@@ -1,7 +1,7 @@
 """The study's grid: typed cells built from the study flags.
 
-A cell is one training run: its kind (a baseline or an augmentation; remedies
-and online policies will be further kinds), the name within the kind, the
+A cell is one training run: its kind (a baseline, an augmentation or a remedy of
+#13; online policies will be a further kind), the name within the kind, the
 imbalance ratio (`None` = the natural counts), the seed, and the full training
 config. Strings are made from a cell only by `Cell.label` (the results.csv
 `cell` column), `Cell.ratio_label` and `cell_workdir` (its folder).
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from augbal_tf import config as config_lib
 from augbal_tf import study_stats
 
-BASELINE, AUGMENTATION = "baseline", "aug"
-KINDS = (BASELINE, AUGMENTATION)
+BASELINE, AUGMENTATION, REMEDY = "baseline", "aug", "remedy"
+KINDS = (BASELINE, AUGMENTATION, REMEDY)
 
 # Every baseline, once: its dataset fields and training fields. `unbalanced` is the
 # reference of every comparison and always runs.
@@ -29,6 +29,40 @@ BASELINES: dict[str, tuple[dict, dict]] = {
     "class_weight": ({"strategy": "unbalanced"}, {"class_weight": "balanced"}),
 }
 REFERENCE_BASELINE = "unbalanced"
+
+# Every remedy cell (#13): unbalanced sampling + these training fields, compared with the
+# unbalanced baseline of the same seed. Other remedy parameters (--focal_gamma, ...) come from the base.
+REMEDIES: dict[str, dict] = {
+    "logit_adjusted": {"loss": "logit_adjusted"},
+    "balanced_softmax": {"loss": "balanced_softmax"},
+    "ldam_drw": {"loss": "ldam"},  # + drw_epoch at DRW_FRACTION of --epochs (`remedy_fields`).
+    "focal": {"loss": "focal"},
+    "class_balanced": {"loss": "class_balanced"},
+    "mixup": {"mix": "mixup"},
+    "remix": {"mix": "remix"},
+    "posthoc": {"posthoc_tau": 1.0},
+}
+# Cao et al. re-weight from epoch 160 of 200.
+DRW_FRACTION = 0.8
+# A remedy cell starts from none of the remedies, whatever the base config sets.
+_NO_REMEDY = {"loss": "cross_entropy", "drw_epoch": 0, "posthoc_tau": 0.0, "mix": "none"}
+
+
+def remedy_fields(name: str, epochs: int) -> dict:
+    """The training fields of remedy cell `name` for a study of `epochs` epochs.
+
+    Raises:
+      ValueError: for an unknown name, or ldam_drw with fewer than 2 epochs (no epoch to re-weight).
+    """
+    if name not in REMEDIES:
+        raise ValueError(f"remedy {name!r} is not valid; allowed: {', '.join(REMEDIES)}")
+    fields = {**_NO_REMEDY, **REMEDIES[name]}
+    if name == "ldam_drw":
+        if epochs < 2:
+            raise ValueError(f"--remedies=ldam_drw needs --epochs >= 2 (DRW starts at {DRW_FRACTION:.0%} of "
+                             f"them), got --epochs={epochs}")
+        fields["drw_epoch"] = min(max(1, int(DRW_FRACTION * epochs)), epochs - 1)
+    return fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +78,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        """`baseline:<name>` or `aug:<Transform>`: the results.csv `cell` column."""
+        """`baseline:<name>`, `aug:<Transform>` or `remedy:<name>`: the results.csv `cell` column."""
         return f"{self.kind}:{self.name}"
 
     @property
@@ -65,6 +99,7 @@ class Grid:
     baselines: tuple[str, ...] = ("balanced", "unbalanced")
     augmentations: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0, 1, 2)
+    remedies: tuple[str, ...] = ()
 
 
 def cell_workdir(study_dir: str, kind: str, name: str, ratio: float | None, seed: int) -> str:
@@ -85,6 +120,8 @@ def expand(grid: Grid, base: config_lib.TrainConfig, study_dir: str, export_cell
             named += [(AUGMENTATION, name, {"strategy": "oversample_augment", "augmentation": name,
                                             "augmentation_params": base.data.augmentation_params}, {})
                       for name in grid.augmentations]
+            named += [(REMEDY, name, {"strategy": "unbalanced"}, remedy_fields(name, base.epochs))
+                      for name in grid.remedies]
             for kind, name, data_fields, train_fields in named:
                 data = dataclasses.replace(base.data, imbalance_ratio=ratio, data_seed=seed,
                                            **{"augmentation": None, "augmentation_params": {}, **data_fields})
@@ -118,6 +155,22 @@ def resolve_augmentations(names: Sequence[str]) -> tuple[str, ...]:
                 raise ValueError(f"--augmentations: {error}") from None
         resolved += [n for n in expanded if n not in resolved]
     return tuple(resolved)
+
+
+def resolve_remedies(names: Sequence[str]) -> tuple[str, ...]:
+    """Remedy names (`--remedies`) in canonical order; `all` is every one.
+
+    Raises:
+      ValueError: for a name that is not a remedy.
+    """
+    chosen = {name.strip().lower() for name in names if name.strip()}
+    if "all" in chosen:
+        return tuple(REMEDIES)
+    unknown = sorted(chosen - set(REMEDIES))
+    if unknown:
+        raise ValueError(f"--remedies={','.join(names)!r} has unknown name(s) {unknown}; "
+                         f"allowed: {', '.join(REMEDIES)} or all")
+    return tuple(name for name in REMEDIES if name in chosen)
 
 
 def resolve_baselines(names: Sequence[str]) -> tuple[str, ...]:

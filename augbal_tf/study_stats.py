@@ -72,14 +72,16 @@ def ratio_sort_key(label: str) -> tuple[int, float]:
 
 
 def cell_kind(cell: str) -> str:
-    """`baseline` or `augmentation` from a cell name such as `aug:FancyPCA`."""
+    """`baseline`, `augmentation` or `remedy` from a cell name such as `aug:FancyPCA`."""
     prefix = cell.split(":", 1)[0]
     if prefix == "baseline":
         return "baseline"
     if prefix == "aug":
         return "augmentation"
-    raise ValueError(f"cell={cell!r} is not a study cell; allowed: 'baseline:<name>' or "
-                     "'aug:<augmentation>'")
+    if prefix == "remedy":
+        return "remedy"
+    raise ValueError(f"cell={cell!r} is not a study cell; allowed: 'baseline:<name>', "
+                     "'aug:<augmentation>' or 'remedy:<name>'")
 
 
 def t_interval(differences: Sequence[float],

@@ -1,0 +1,77 @@
+"""Remedy cells of the study (#13): unbalanced sampling + one remedy's training fields."""
+
+import dataclasses
+import json
+import pathlib
+
+import pytest
+
+from augbal_tf import fileio
+from augbal_tf import study, study_grid, study_report, study_stats
+from augbal_tf import workdir as workdir_lib
+
+import test_study  # tests/augbal_tf is on sys.path under pytest's default import mode.
+
+
+class RemedyTrainer:
+    """The stand-in trainer of test_study, scoring logit-adjusted cells 0.05 higher."""
+
+    def __init__(self):
+        self.configs = []
+
+    def __call__(self, config, workdir):
+        workdir_lib.prepare(workdir, config)
+        self.configs.append(config)
+        metrics = test_study._fake_metrics(config)  # pylint: disable=protected-access
+        if config.loss == "logit_adjusted":
+            for split in ("validation", "test"):
+                metrics[split] = {**metrics[split], "balanced_accuracy": metrics[split]["balanced_accuracy"] + 0.05}
+        fileio.write_atomic(pathlib.Path(workdir, workdir_lib.METRICS_FILE), json.dumps(metrics))
+        return metrics
+
+
+def _remedy_study(tmp_path, remedies, **base_fields):
+    config = test_study._study(tmp_path, augmentations=(), baselines=("unbalanced",))  # pylint: disable=protected-access
+    return dataclasses.replace(config, grid=dataclasses.replace(config.grid, remedies=remedies),
+                               base=test_study.config_lib.replace(config.base, **base_fields))
+
+
+def test_remedy_cells_train_unbalanced_with_the_remedy_fields(tmp_path):
+    config = _remedy_study(tmp_path, study_grid.resolve_remedies(["all"]), epochs=10, loss="focal",
+                           focal_gamma=1.0)
+    cells = study.expand_grid(config)
+    first_seed = {cell.label: cell.config for cell in cells if cell.seed == 0}
+    assert list(first_seed) == ["baseline:unbalanced", *(f"remedy:{name}" for name in study_grid.REMEDIES)]
+    for label, cell_config in first_seed.items():
+        assert cell_config.data.strategy == "unbalanced" and cell_config.class_weight == "none", label
+    assert first_seed["remedy:ldam_drw"].loss == "ldam" and first_seed["remedy:ldam_drw"].drw_epoch == 8
+    assert first_seed["remedy:posthoc"].loss == "cross_entropy" and first_seed["remedy:posthoc"].posthoc_tau == 1.0
+    assert first_seed["remedy:mixup"].mix == "mixup" and first_seed["remedy:mixup"].loss == "cross_entropy"
+    assert first_seed["remedy:focal"].focal_gamma == 1.0  # Remedy parameters come from the base.
+    assert all(cfg.drw_epoch == 0 for label, cfg in first_seed.items() if label != "remedy:ldam_drw")
+    assert cells[1].workdir.endswith("ratio_4/remedy_logit_adjusted/seed_0")
+
+
+def test_remedy_cells_are_compared_with_the_unbalanced_baseline_of_their_seed(tmp_path):
+    config = _remedy_study(tmp_path, ("logit_adjusted", "posthoc"))
+    trainer = RemedyTrainer()
+    summary = study.run_study(config, trainer, log=lambda _: None)
+    assert len(trainer.configs) == 9
+    rows = {row.cell: row for row in summary.itertuples()}
+    assert rows["remedy:logit_adjusted"].kind == "remedy"
+    assert rows["remedy:logit_adjusted"].mean_difference == pytest.approx(0.05)
+    assert rows["remedy:logit_adjusted"].verdict == "effective"
+    assert rows["remedy:posthoc"].mean_difference == pytest.approx(0.0)
+    results = study_report.read_results(tmp_path / "study" / study.RESULTS_CSV)
+    assert sorted(results["cell"].unique()) == ["baseline:unbalanced", "remedy:logit_adjusted", "remedy:posthoc"]
+
+
+def test_remedy_names_and_kind():
+    assert study_stats.cell_kind("remedy:ldam_drw") == "remedy"
+    assert study_grid.resolve_remedies(["posthoc", " focal", ""]) == ("focal", "posthoc")
+    with pytest.raises(ValueError, match=r"--remedies='cutmix' has unknown name\(s\) \['cutmix'\]"):
+        study_grid.resolve_remedies(["cutmix"])
+    with pytest.raises(ValueError, match="--remedies=ldam_drw needs --epochs >= 2"):
+        study_grid.remedy_fields("ldam_drw", 1)
+    assert study_grid.remedy_fields("ldam_drw", 200)["drw_epoch"] == 160  # Cao et al.'s schedule.
+    assert study_grid.remedy_fields("ldam_drw", 2)["drw_epoch"] == 1
