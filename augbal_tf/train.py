@@ -85,6 +85,20 @@ def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Varia
     return results, best_model
 
 
+def train_counts(variant: input_pipeline.Variant) -> np.ndarray:
+    """Per-class counts of the split trained on: the loss's priors, DRW, post-hoc offsets, Remix, shot accuracy."""
+    return np.bincount(variant.labels("train"), minlength=len(variant.class_names))
+
+
+def _checked_variant(config: config_lib.TrainConfig) -> input_pipeline.Variant:
+    """The dataset variant, after the checks that need its splits and train counts."""
+    variant = input_pipeline.load_variant(config)
+    _check_splits(config, variant)
+    # Value ranges were checked when the config was built; these need the counts.
+    trainer_lib.check_remedies(config, train_counts(variant))
+    return variant
+
+
 def _remedies_record(config: config_lib.TrainConfig, counts: np.ndarray, loss) -> dict:
     """What metrics.json records of the loss, DRW, post-hoc adjustment and mixing (#13)."""
     offsets = trainer_lib.posthoc_offsets(config, counts)
@@ -144,20 +158,23 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str, *,
 
 def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strategy: tf.distribute.Strategy,
                   task_index: int, is_chief: bool, start: float, after_epoch) -> dict:
+    variant = None
+    if config.overwrite or workdir_lib.status(workdir, config) in (workdir_lib.Status.NEW,
+                                                                   workdir_lib.Status.RESUME):
+        # A run that will train: the count-dependent remedy checks fail before its files are written.
+        variant = _checked_variant(config)
     status = workdir_lib.prepare(workdir, config, write=is_chief)
     if status is workdir_lib.Status.FINISHED:
         logging.info("Run in %s already finished with the same flags; nothing to do", workdir)
         return workdir_lib.read_metrics(workdir)
 
-    variant = input_pipeline.load_variant(config)
-    _check_splits(config, variant)
+    if variant is None:
+        variant = _checked_variant(config)
     class_names = variant.class_names
     logging.info("Dataset variant %s: classes %s, split sizes %s", variant.builder.info.config_name,
                  list(class_names), variant.split_sizes)
     weights = input_pipeline.class_weights(variant.labels("train"), len(class_names), config.class_weight)
-    # The counts of the split trained on: the loss's priors, DRW, post-hoc offsets, Remix, shot accuracy.
-    counts = np.bincount(variant.labels("train"), minlength=len(class_names))
-    trainer_lib.check_remedies(config, counts)  # Before the first epoch (ranges: when the config was built).
+    counts = train_counts(variant)
 
     def pipeline(split: str) -> input_pipeline.SplitPipeline:
         return input_pipeline.SplitPipeline(variant.encoded(split), variant.split_sizes[split], config.image_size,

@@ -125,6 +125,19 @@ def test_bad_values_fail_before_any_file_is_written(fields, message, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("fields, message", [
+    ({"loss": "logit_adjusted"}, r"--loss=logit_adjusted: counts must be >= 1 for every class"),
+    ({"posthoc_tau": 1.0}, r"--posthoc_tau: train counts must be >= 1 for every class"),
+    ({"drw_epoch": 1}, r"--drw_epoch: train counts must be >= 1"),
+    ({"mix": "remix"}, r"--mix=remix: train counts must be >= 1"),
+])
+def test_count_dependent_checks_name_the_flag(fields, message):
+    config = config_lib.make(source="sample", epochs=3, **fields)
+    with pytest.raises(ValueError, match=message):
+        trainer_lib.check_remedies(config, np.array([5, 0]))
+    trainer_lib.check_remedies(config, np.array([5, 1]))
+
+
 def test_defaults_keep_the_flags_hash_of_runs_before_the_remedies():
     config = config_lib.make(source="sample")
     assert config_lib.flags_hash(config) == config_lib.flags_hash(config_lib.replace(config, posthoc_tau=0.0))
