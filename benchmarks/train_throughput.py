@@ -1,24 +1,30 @@
 """Training throughput: our Keras ResNet18 + head against the same model in PyTorch.
 
     python benchmarks/train_throughput.py [--repeats=5] [--steps=3] [--sizes=150,224]
+        [--jit_steps=0] [--input_images=0]
 
 Times, side by side in one process and round-robin (every repeat runs every
 variant once, so load from other processes hits all variants alike):
   * keras: `augbal_tf.trainer.Trainer.train_epoch` (the real training step:
-    default strategy, Adam 3e-4, batch 64) with and without `--jit_compile`;
+    default strategy, Adam 3e-4, batch 64) in float32 and under the mixed_bfloat16
+    policy, each with TF op determinism off and on (on is the training default; it
+    is set before each variant's run since it is process-wide), and float32 with
+    `--jit_compile` (determinism off: XLA has no deterministic MaxPool gradient;
+    `--jit_steps=0` skips it);
   * torch: the same ResNet18 + head (benchmarks/torch_resnet18.py) in a plain
-    training loop (Adam 3e-4, NLL on LogSoftmax), NCHW and channels_last;
+    training loop (Adam 3e-4, NLL on LogSoftmax), NCHW and channels_last, in
+    float32 and under `torch.autocast("cpu", dtype=torch.bfloat16)`;
   * input: the tf.data pipeline alone (`augbal_tf.input_pipeline.SplitPipeline`
     over the train split of a real prepared augbal variant of Intel Scene:
     read the stored PNGs, decode, shuffle, resize, normalise, batch), without
-    and with the decoded-image cache, against the training step's consumption.
-Both frameworks get the same number of threads. TF op determinism is off by
-default: with it on, XLA refuses the MaxPool gradient ("no deterministic XLA
-implementation"), so `--deterministic=1` measures without the jit variant. Reports the median images/s
-of `--repeats` repeats of `--steps` steps each, after warm-up steps, and the
-ratios the targets are stated in (Keras >= 0.95x the faster PyTorch layout;
-input pipeline >= 5x training consumption). Writes
-benchmarks/results/train_throughput.{md,json}.
+    and with the decoded-image cache (`--input_images=0` skips it).
+Both frameworks get the same number of threads. Reports the median images/s of
+`--repeats` repeats of `--steps` steps each, after warm-up steps; ratios are
+medians of per-repeat ratios (Keras against the faster PyTorch layout at the same
+precision, and against Keras float32). GFLOP/s = images/s x 3 x forward FLOPs per
+image (backward ~ 2x forward), forward FLOPs counted from the conv and dense shapes
+(`resnet18_forward_flops`); peak = cores x clock x FLOPs/cycle (`cpu_peak_gflops`
+states the assumptions). Writes benchmarks/results/train_throughput.{md,json}.
 """
 
 import argparse
@@ -45,6 +51,8 @@ import torch_resnet18  # noqa: E402
 
 from augbal_tf import config as config_lib  # noqa: E402
 from augbal_tf import input_pipeline  # noqa: E402
+from augbal_tf import model as model_lib  # noqa: E402
+from augbal_tf import precision as precision_lib  # noqa: E402
 from augbal_tf import trainer as trainer_lib  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -63,9 +71,6 @@ def parse_args() -> argparse.Namespace:
                         help="steps per timed repeat of the jit variant (XLA on CPU is slow)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="intra-op threads for both frameworks")
-    parser.add_argument("--deterministic", type=int, default=0,
-                        help="1: TF op determinism on (training's default) and the jit variant "
-                             "skipped, since XLA has no deterministic MaxPool gradient")
     parser.add_argument("--input_images", type=int, default=512,
                         help="real images in the input-pipeline measurement (built into a temporary "
                              "augbal variant)")
@@ -75,22 +80,48 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def set_determinism(deterministic: bool) -> None:
+    """Op determinism is process-wide: set before every run (kernels may read it when built or run)."""
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        from tensorflow.python.framework import config as tf_config  # pylint: disable=g-import-not-at-top
+        tf_config.disable_op_determinism()
+
+
+def trainer_with_policy(config, policy: str) -> trainer_lib.Trainer:
+    """A Trainer whose model has the Keras dtype `policy` (until --precision reaches the Trainer)."""
+    original = model_lib.create_model
+
+    def create_model(*args, **kwargs):
+        return original(*args, **{**kwargs, "dtype": policy})
+
+    model_lib.create_model = create_model  # The Trainer looks create_model up when built.
+    try:
+        return trainer_lib.Trainer(config, tf.distribute.get_strategy(), NUM_CLASSES, None)
+    finally:
+        model_lib.create_model = original
+
+
 class KerasVariant:
     """Our Trainer's real train step on a fixed batch, repeated `steps` times per epoch."""
 
-    def __init__(self, image_size: int, batch_size: int, jit_compile: bool, rng: np.random.Generator):
-        self.name = f"keras {'jit' if jit_compile else 'no-jit'}"
-        self.jit_compile = jit_compile
+    def __init__(self, image_size: int, batch_size: int, jit_compile: bool, rng: np.random.Generator,
+                 precision: str = "float32", deterministic: bool = False):
+        self.name = (f"keras {precision} {'jit' if jit_compile else 'no-jit'}"
+                     f"{' deterministic' if deterministic else ''}")
+        self.jit_compile, self.precision, self.deterministic = jit_compile, precision, deterministic
         # XLA has no deterministic MaxPool gradient: jit needs op determinism off (as the train flags).
         config = config_lib.make(source="sample", image_size=image_size, batch_size=batch_size,
-                                        jit_compile=jit_compile, deterministic=not jit_compile, epochs=1)
-        self.trainer = trainer_lib.Trainer(config, tf.distribute.get_strategy(), NUM_CLASSES, None)
+                                 jit_compile=jit_compile, deterministic=deterministic, epochs=1)
+        self.trainer = trainer_with_policy(config, precision_lib.keras_policy(precision))
         images = rng.standard_normal((batch_size, image_size, image_size, 3), dtype=np.float32)
         labels = rng.integers(0, NUM_CLASSES, batch_size)
         self.batch = (tf.constant(images), tf.constant(labels, tf.int64))
         self.epoch = 0
 
     def run(self, steps: int) -> None:
+        set_determinism(self.deterministic)
         self.epoch += 1
         self.trainer.train_epoch(tf.data.Dataset.from_tensors(self.batch).repeat(steps), self.epoch)
 
@@ -98,8 +129,10 @@ class KerasVariant:
 class TorchVariant:
     """The same model in a plain PyTorch training loop."""
 
-    def __init__(self, image_size: int, batch_size: int, channels_last: bool, rng: np.random.Generator):
-        self.name = f"torch {'channels_last' if channels_last else 'NCHW'}"
+    def __init__(self, image_size: int, batch_size: int, channels_last: bool, rng: np.random.Generator,
+                 precision: str = "float32"):
+        self.name = f"torch {precision} {'channels_last' if channels_last else 'NCHW'}"
+        self.precision = precision
         torch.manual_seed(0)
         self.model = torch_resnet18.ResNet18Classifier(NUM_CLASSES)
         assert torch_resnet18.num_trainable_parameters(self.model) == 11_440_194
@@ -117,7 +150,10 @@ class TorchVariant:
     def run(self, steps: int) -> None:
         for _ in range(steps):
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss(self.model(self.images), self.labels)
+            # PyTorch's CPU mixed precision: convolutions and matmuls in bfloat16, weights float32.
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
+                log_probabilities = self.model(self.images)
+            loss = self.loss(log_probabilities.float(), self.labels)
             loss.backward()
             self.optimizer.step()
             loss.detach().item()  # Our Trainer also reads the loss back every step.
@@ -153,6 +189,47 @@ class InputVariant:
         return count
 
 
+def resnet18_forward_flops(image_size: int, num_classes: int = NUM_CLASSES, head_width: int = 512) -> int:
+    """Forward FLOPs of one image (2 per multiply-add) from the conv and dense shapes alone.
+
+    BatchNorm, ReLU, pooling and additions (< 1% of the total) are not counted.
+    """
+    def conv(size, in_channels, out_channels, kernel, stride, pad):
+        out = (size + 2 * pad - kernel) // stride + 1
+        return out, 2 * out * out * kernel * kernel * in_channels * out_channels
+
+    size, flops = conv(image_size, 3, 64, 7, 2, 3)
+    size = (size + 2 - 3) // 2 + 1  # 3x3 max pool, stride 2, pad 1.
+    in_channels = 64
+    for stage, filters in enumerate(model_lib.STAGE_FILTERS):
+        for index in range(model_lib.RESNET_SPECS["resnet18"][stage]):
+            stride = 2 if stage > 0 and index == 0 else 1
+            if stride != 1 or in_channels != filters:
+                flops += conv(size, in_channels, filters, 1, stride, 0)[1]
+            out, first = conv(size, in_channels, filters, 3, stride, 1)
+            flops += first + conv(out, filters, filters, 3, 1, 1)[1]
+            size, in_channels = out, filters
+    return flops + 2 * (in_channels * head_width + head_width * num_classes)
+
+
+def cpu_peak_gflops(threads: int) -> dict:
+    """Peak GFLOP/s of `threads` cores: cores x GHz x FLOPs per cycle per core.
+
+    Assumed: the clock is the TSC rate (/proc/cpuinfo bogomips / 2; a VM shows no turbo
+    clock), AVX-512 FP32 = 2 FMA ports x 16 lanes x 2 = 64 FLOPs/cycle, AMX BF16 = 1024
+    FLOPs/cycle (Intel's figure for Sapphire Rapids: a 16x32 by 32x16 tile product in 16 cycles).
+    """
+    ghz = 0.0
+    with open("/proc/cpuinfo", encoding="utf-8") as file:
+        for line in file:
+            if line.startswith("bogomips"):
+                ghz = float(line.split(":")[1]) / 2000.0
+                break
+    amx = "amx_bf16" in precision_lib.cpu_flags()
+    return {"ghz_assumed": ghz, "cores": threads, "float32": threads * ghz * 64,
+            "bfloat16": threads * ghz * (1024 if amx else 64 * 2)}
+
+
 def time_call(function, *args) -> float:
     start = time.perf_counter()
     function(*args)
@@ -165,7 +242,7 @@ def environment(args: argparse.Namespace) -> dict:
             "tensorflow": tf.__version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "threads": args.threads,
-            "deterministic": bool(args.deterministic), "batch_size": args.batch_size,
+            "batch_size": args.batch_size,
             "repeats": args.repeats, "steps_per_repeat": args.steps, "jit_steps_per_repeat": args.jit_steps,
             "warmup_steps": args.warmup}
 
@@ -178,21 +255,25 @@ def main() -> None:
     # Same threads for both frameworks, set before either runtime starts.
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     torch.set_num_threads(args.threads)
-    if args.deterministic:
-        tf.config.experimental.enable_op_determinism()
     rng = np.random.default_rng(0)
 
     results = {"environment": environment(args), "training": {}, "input": {}}
+    results["environment"]["forward_flops"] = {str(size): resnet18_forward_flops(size) for size in sizes}
+    results["environment"]["peak_gflops"] = cpu_peak_gflops(args.threads)
     data_dir = tempfile.mkdtemp(prefix="train_throughput_tfds_")
     atexit.register(shutil.rmtree, data_dir, ignore_errors=True)  # also on errors
-    encoded = prepared_train_split(pathlib.Path(args.data), args.input_images, data_dir)
+    encoded = (prepared_train_split(pathlib.Path(args.data), args.input_images, data_dir)
+               if args.input_images else None)
     for size in sizes:
-        variants = [KerasVariant(size, args.batch_size, jit, rng)
-                    for jit in ([False] if args.deterministic else [False, True])]
-        variants += [TorchVariant(size, args.batch_size, channels_last, rng)
-                     for channels_last in (False, True)]
-        inputs = [InputVariant(encoded, size, args.batch_size, cache=False),
-                  InputVariant(encoded, size, args.batch_size, cache=True)]
+        # The default training run has op determinism on: measured beside the non-deterministic rows.
+        variants = [KerasVariant(size, args.batch_size, False, rng, precision, deterministic)
+                    for precision in ("float32", "bfloat16") for deterministic in (False, True)]
+        if args.jit_steps:
+            variants.append(KerasVariant(size, args.batch_size, True, rng))
+        variants += [TorchVariant(size, args.batch_size, channels_last, rng, precision)
+                     for precision in ("float32", "bfloat16") for channels_last in (False, True)]
+        inputs = ([InputVariant(encoded, size, args.batch_size, cache=cache) for cache in (False, True)]
+                  if encoded is not None else [])
         # XLA on CPU runs ~10x slower: fewer steps keep the jit variant's share of time sane.
         steps = {variant.name: args.jit_steps if getattr(variant, "jit_compile", False) else args.steps
                  for variant in variants}
@@ -227,7 +308,7 @@ def main() -> None:
               f"{env['date']}; TF {env['tensorflow']}, torch {env['torch']}; {env['cpu_count']} CPUs, "
               f"{env['threads']} threads each; batch {env['batch_size']}; median of {env['repeats']} "
               f"repeats x {env['steps_per_repeat']} steps ({env['jit_steps_per_repeat']} for jit); "
-              f"TF op determinism {'on' if env['deterministic'] else 'off'}; load average "
+              "load average "
               f"{env['load_average_at_start'][0]:.1f} at start, {env['load_average_at_end'][0]:.1f} "
               "at end (other processes share the CPU).\n\n")
     output.with_suffix(".md").write_text(header + table + "\n")
@@ -235,19 +316,26 @@ def main() -> None:
 
 
 def format_table(results: dict, sizes: list[int]) -> str:
-    lines = ["| size | variant | images/s (median) | min..max | vs faster torch (medians) | "
-             "vs faster torch (median of per-repeat ratios) |",
-             "|---|---|---|---|---|---|"]
+    peak = results["environment"]["peak_gflops"]
+    lines = ["| size | variant | images/s (median) | min..max | vs faster torch, same precision (per-repeat "
+             "ratios) | vs keras float32 no-jit (per-repeat) | GFLOP/s | % of peak |",
+             "|---|---|---|---|---|---|---|---|"]
     for size in sizes:
         training = results["training"][size]
-        torch_names = [name for name in training if name.startswith("torch")]
-        best_torch = max(training[name]["median"] for name in torch_names)
-        # Ratios within one repeat cancel load drift from other processes between repeats.
-        best_torch_runs = np.max([training[name]["runs"] for name in torch_names], axis=0)
+        # Train step FLOPs = 3x forward (backward: gradients of inputs and of weights).
+        step_flops = 3 * results["environment"]["forward_flops"][str(size)]
+        baseline = np.asarray(training["keras float32 no-jit"]["runs"])
         for name, value in training.items():
-            paired = statistics.median(np.asarray(value["runs"]) / best_torch_runs)
-            lines.append(f"| {size} | {name} | {value['median']:.1f} | {min(value['runs']):.1f}.."
-                         f"{max(value['runs']):.1f} | {value['median'] / best_torch:.2f}x | {paired:.2f}x |")
+            precision = "bfloat16" if "bfloat16" in name else "float32"
+            torch_names = [other for other in training if other.startswith(f"torch {precision}")]
+            # Ratios within one repeat cancel load drift from other processes between repeats.
+            best_torch_runs = np.max([training[other]["runs"] for other in torch_names], axis=0)
+            runs = np.asarray(value["runs"])
+            gflops = value["median"] * step_flops / 1e9
+            lines.append(f"| {size} | {name} | {value['median']:.1f} | {runs.min():.1f}..{runs.max():.1f} | "
+                         f"{statistics.median(runs / best_torch_runs):.2f}x | "
+                         f"{statistics.median(runs / baseline):.2f}x | {gflops:.0f} | "
+                         f"{100 * gflops / peak[precision]:.1f}% of {peak[precision]:.0f} |")
     lines += ["", "| size | input pipeline | images/s (median) | vs fastest training step |",
               "|---|---|---|---|"]
     for size in sizes:
