@@ -191,7 +191,8 @@ def _validate_remedies(config: TrainConfig) -> None:
     _check_finite("focal_gamma", config.focal_gamma, 0)
     _check_finite("cb_gamma", config.cb_gamma, 0)
     _check_finite("cb_beta", config.cb_beta, 0, maximum=1.0)
-    if isinstance(config.la_tau, bool) or not isinstance(config.la_tau, (int, float)) or not math.isfinite(config.la_tau):
+    if (isinstance(config.la_tau, bool) or not isinstance(config.la_tau, (int, float))
+            or not math.isfinite(config.la_tau)):
         raise ValueError(f"--la_tau={config.la_tau!r} is not valid; must be a finite number")
     _check_finite("ldam_max_margin", config.ldam_max_margin, 0, strict=True)
     _check_finite("ldam_scale", config.ldam_scale, 0, strict=True)

@@ -116,7 +116,8 @@ def _remedies_record(config: config_lib.TrainConfig, counts: np.ndarray, loss) -
         record["loss"]["class_weights"] = loss.class_weights.tolist()
     if config.drw_epoch:
         record["drw"] = {"epoch": config.drw_epoch, "beta": config.cb_beta,
-                         "weights": trainer_lib.epoch_class_weights(config, config.drw_epoch, counts, None).tolist()}
+                         "weights": trainer_lib.epoch_class_weights(config, config.drw_epoch, counts, None,
+                                                                    len(counts)).tolist()}
     return record
 
 

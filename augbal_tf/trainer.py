@@ -116,8 +116,8 @@ def head_scale(config: config_lib.TrainConfig) -> float | None:
     return config.ldam_scale if config.loss == "ldam" else None
 
 
-def epoch_class_weights(config: config_lib.TrainConfig, epoch: int, counts,
-                        base: np.ndarray | None) -> np.ndarray:
+def epoch_class_weights(config: config_lib.TrainConfig, epoch: int, counts, base: np.ndarray | None,
+                        num_classes: int) -> np.ndarray:
     """The loss's class weights in 0-based `epoch`: DRW's CB weights from --drw_epoch on, else `base` or ones.
 
     A function of the epoch alone, so a resumed run re-derives them exactly.
@@ -126,7 +126,7 @@ def epoch_class_weights(config: config_lib.TrainConfig, epoch: int, counts,
         weights = losses.drw_weights(epoch, config.drw_epoch, counts, config.cb_beta)
         if weights is not None:
             return weights
-    return np.ones(len(counts), np.float32) if base is None else np.asarray(base, np.float32)
+    return np.ones(num_classes, np.float32) if base is None else np.asarray(base, np.float32)
 
 
 def check_remedies(config: config_lib.TrainConfig, counts) -> None:
@@ -152,7 +152,9 @@ class Trainer:
     def __init__(self, config: config_lib.TrainConfig, strategy: tf.distribute.Strategy, num_classes: int,
                  class_weights: np.ndarray | None, counts=None):
         self.config, self.strategy, self.num_classes = config, strategy, num_classes
-        self.counts = np.ones(num_classes) if counts is None else np.asarray(counts)
+        # Without counts (tests of the plain loop) only the count-free settings work: the remedies
+        # that need them get None and raise.
+        self.counts = None if counts is None else np.asarray(counts)
         self.loss = make_loss(config, counts)
         self.base_weights = class_weights
         self.offsets = posthoc_offsets(config, counts)
@@ -170,7 +172,7 @@ class Trainer:
             self.optimizer.build(self.variables)
             # A variable, not a constant (which the traced step would freeze): DRW assigns it
             # each epoch. Not in the checkpoint: it derives from the epoch, so resume is exact.
-            self.class_weights = tf.Variable(epoch_class_weights(config, 0, self.counts, class_weights),
+            self.class_weights = tf.Variable(epoch_class_weights(config, 0, self.counts, class_weights, num_classes),
                                              trainable=False, dtype=tf.float32, name="class_weights")
         self.checkpoint = training_checkpoint(self.model, self.optimizer)
         replica_step = tf.function(self._replica_step, jit_compile=True) if config.jit_compile else self._replica_step
@@ -235,7 +237,8 @@ class Trainer:
             # batch reuses the same graph instead of tracing the whole backward pass again.
             self._train_step = tf.function(self._train_step_fn, input_signature=[
                 *distributed.element_spec, tf.TensorSpec([2], tf.int64)])
-        self.class_weights.assign(epoch_class_weights(self.config, epoch, self.counts, self.base_weights))
+        self.class_weights.assign(epoch_class_weights(self.config, epoch, self.counts, self.base_weights,
+                                                      self.num_classes))
         mix_seed = input_pipeline.epoch_seed(self.config.seed, epoch, MIX_STREAM)
         for step, (images, labels) in enumerate(distributed):
             step_loss, step_count, step_confusion = self._train_step(
