@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (must follow the backend choice)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from augbal_tf import study_stats  # noqa: E402
+from augbal_tf import study_power, study_stats  # noqa: E402
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
@@ -43,7 +43,8 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
                  command: str, environment: Mapping | None = None,
                  alpha: float = study_stats.DEFAULT_ALPHA, confidence: float = 0.95,
                  title: str = "augbal study", failures: Sequence[tuple[str, str]] = (),
-                 missing: int = 0) -> pd.DataFrame:
+                 missing: int = 0,
+                 target_effect: float = study_power.DEFAULT_TARGET_EFFECT) -> pd.DataFrame:
     """Writes summary.csv, summary.md and summary.png into `out_dir`.
 
     Args:
@@ -56,20 +57,26 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
       title: heading of summary.md and the heatmap.
       failures: (cell, error message) of the cells that raised in this invocation.
       missing: cells of the grid without results (failed or not reached).
+      target_effect: effect (metric units) for the `seeds_needed` power column.
 
     Returns:
-      The summary DataFrame (as in summary.csv).
+      The summary DataFrame (as in summary.csv), with `study_power.POWER_COLUMNS`
+      appended to `study_stats.SUMMARY_COLUMNS`.
     """
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = study_stats.summarize(results, alpha=alpha, confidence=confidence)
+    summary = study_power.add_power_columns(
+        summary, study_stats.paired_differences(results), alpha=alpha,
+        target_effect=target_effect)
     ranking = study_stats.overall_ranking(summary)
     _write_atomic(out_dir / SUMMARY_CSV, summary.to_csv(index=False))
     cell_seconds = (float(results["wall_time_s"].sum()) if "wall_time_s" in results.columns
                     else None)
     text = markdown(summary, ranking, command=command, environment=environment or {},
                     alpha=alpha, confidence=confidence, title=title, n_runs=len(results),
-                    cell_seconds=cell_seconds, failures=failures, missing=missing)
+                    cell_seconds=cell_seconds, failures=failures, missing=missing,
+                    target_effect=target_effect)
     _write_atomic(out_dir / SUMMARY_MD, text)
     plot_heatmap(summary, ranking, out_dir / SUMMARY_PNG, title=title)
     return summary
@@ -87,8 +94,13 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
              environment: Mapping, alpha: float = study_stats.DEFAULT_ALPHA,
              confidence: float = 0.95, title: str = "augbal study", n_runs: int = 0,
              cell_seconds: float | None = None, failures: Sequence[tuple[str, str]] = (),
-             missing: int = 0) -> str:
-    """The whole summary.md as a string (`cell_seconds`: summed wall time of the runs)."""
+             missing: int = 0,
+             target_effect: float = study_power.DEFAULT_TARGET_EFFECT) -> str:
+    """The whole summary.md as a string (`cell_seconds`: summed wall time of the runs).
+
+    With `study_power.add_power_columns` output, also the power columns and a
+    "What neutral means" section (one sentence per ratio).
+    """
     n_tests = study_stats.comparison_count(summary)
     lines = [f"# {title}", ""]
     if missing:
@@ -108,6 +120,19 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
              "*gap* the fraction of the balanced-vs-unbalanced gap recovered (from seed means; "
              "n/a when the balanced baseline is not above the unbalanced one); *rank* ranks "
              "augmentations within the ratio by *diff*.", ""]
+    has_power = "mde" in summary.columns
+    if has_power:
+        m = max(n_tests, 1)
+        lines += [f"Power columns: *sd diff* is the standard deviation of the paired differences "
+                  f"(pp); *MDE* the smallest true difference (pp) a two-sided paired t-test over "
+                  f"this cell's seeds detects with 80 % power at alpha/m = {alpha:g}/{m} (the "
+                  "Bonferroni level, the strictest Holm step, so the MDE is conservative); "
+                  f"*seeds needed* the seeds that would detect a {100 * target_effect:g}-point "
+                  "difference at that level and power, if the spread stays the same.", ""]
+        lines += ["## What neutral means", "", study_power.NEUTRAL_RULE.replace(
+            "target_effect", f"{100 * target_effect:g} points"), ""]
+        lines += [f"- {sentence}" for sentence in
+                  study_power.neutral_sentences(summary, target_effect).values()] + [""]
     for ratio in sorted(summary["ratio"].unique(), key=study_stats.ratio_sort_key):
         lines += [f"## Ratio {ratio}" + ("" if ratio == study_stats.NATURAL_RATIO else ":1"), ""]
         lines += _markdown_table(_display_rows(summary[summary["ratio"] == ratio]))
@@ -211,6 +236,10 @@ def _display_rows(summary: pd.DataFrame, with_ratio: bool = False) -> list[dict[
             "p (Holm)": "" if math.isnan(r.p_holm) else f"{r.p_holm:.3g}",
             "gap": _fraction(r.gap_fraction), "verdict": r.verdict,
             "rank": "" if pd.isna(r.rank) else str(r.rank)})
+        if hasattr(r, "mde"):
+            row.update({"sd diff (pp)": "" if math.isnan(r.sd_diff) else f"{100 * r.sd_diff:.1f}",
+                        "MDE (pp)": "" if math.isnan(r.mde) else f"{100 * r.mde:.1f}",
+                        "seeds needed": "" if pd.isna(r.seeds_needed) else str(r.seeds_needed)})
         rows.append(row)
     return rows
 

@@ -4,7 +4,7 @@ import matplotlib.image
 import pandas as pd
 import pytest
 
-from augbal_tf import study_report, study_stats
+from augbal_tf import study_power, study_report, study_stats
 
 
 def _results():
@@ -64,3 +64,19 @@ def test_format_table_lists_every_row_and_the_rule():
 def test_read_results_missing_file(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         study_report.read_results(tmp_path / "results.csv")
+
+
+def test_report_carries_power_columns_and_neutral_sentences(tmp_path):
+    results = _results()
+    summary = study_report.write_report(results, tmp_path, command="x", title="t")
+    written = pd.read_csv(tmp_path / study_report.SUMMARY_CSV, dtype={"ratio": str})
+    assert list(written.columns) == (list(study_stats.SUMMARY_COLUMNS)
+                                     + list(study_power.POWER_COLUMNS))
+    plain = study_stats.summarize(results)
+    pd.testing.assert_frame_equal(summary[list(plain.columns)], plain)
+    text = (tmp_path / study_report.SUMMARY_MD).read_text()
+    assert "## What neutral means" in text
+    for sentence in study_power.neutral_sentences(summary).values():
+        assert f"- {sentence}" in text
+    header = next(line for line in text.splitlines() if line.startswith("| cell"))
+    assert header.endswith("| sd diff (pp) | MDE (pp) | seeds needed |")
