@@ -32,7 +32,10 @@ HASHED_ONLY_WHEN_SET = {"weights": "none", "bn_mode": "auto",
                         "loss": "cross_entropy", "focal_gamma": 2.0, "cb_beta": 0.9999, "cb_gamma": 0.0,
                         "la_tau": 1.0, "ldam_max_margin": 0.5, "ldam_scale": 30.0, "drw_epoch": 0,
                         "posthoc_tau": 0.0, "mix": "none", "mix_alpha": 1.0, "remix_kappa": 3.0,
-                        "remix_tau": 0.5}
+                        "remix_tau": 0.5,
+                        # Online augmentation and re-sampling (#14, #13).
+                        "online_augmentation": "", "online_augmentation_params": "",
+                        "online_classes": "all", "sampler": "none"}
 BN_MODES = ("auto", "train", "inference")
 # ResNet downsamples by 32: smaller inputs leave no spatial extent for the last stage.
 MIN_IMAGE_SIZE = 32
@@ -92,6 +95,11 @@ class TrainConfig:
     mix_alpha: float = 1.0
     remix_kappa: float = 3.0
     remix_tau: float = 0.5
+    # Online augmentation and re-sampling (#14, #13; see augbal_tf.input_pipeline).
+    online_augmentation: str = ""
+    online_augmentation_params: str = ""
+    online_classes: str = "all"
+    sampler: str = "none"
     cache: bool = True
     log_images: int = 16
     # Execution.
@@ -169,6 +177,7 @@ def _validate(config: TrainConfig) -> None:
         raise ValueError("--selection=validation needs a validation split, but --validation_per_class=0; "
                          "set --validation_per_class > 0 or --selection=test")
     _validate_remedies(config)
+    _validate_online(config)
     if config.jit_compile and config.deterministic:
         raise ValueError("--jit_compile needs --nodeterministic: XLA has no deterministic MaxPool gradient, "
                          "so op determinism makes the compiled training step fail")
@@ -218,6 +227,56 @@ def _validate_remedies(config: TrainConfig) -> None:
     if config.mix != "none" and config.jit_compile:
         raise ValueError(f"--mix={config.mix} cannot run with --jit_compile: XLA cannot compile the "
                          "stateless gamma sampler of the mixing weight; use --nojit_compile")
+
+
+# --- online augmentation and re-sampling (#14, #13) ---
+ONLINE_CLASSES = ("all", "minority")
+
+
+def online_params(config: TrainConfig) -> dict[str, Any]:
+    """The parsed --online_augmentation_params (a JSON object; empty: {})."""
+    text = config.online_augmentation_params
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--online_augmentation_params={text!r} is not valid JSON: {error}") from None
+    if not isinstance(params, dict):
+        raise ValueError(f"--online_augmentation_params={text!r} is not valid; must be a JSON object")
+    return params
+
+
+def online_transform(config: TrainConfig):
+    """The augstatic transform of --online_augmentation (None when off).
+
+    Raises:
+      ValueError: naming --online_augmentation(_params) on an unknown name or bad parameters.
+    """
+    if not config.online_augmentation:
+        if config.online_augmentation_params:
+            raise ValueError("--online_augmentation_params is set but --online_augmentation is empty")
+        return None
+    import augstatic  # pylint: disable=g-import-not-at-top (OpenCV only when used)
+
+    params = online_params(config)
+    try:
+        return augstatic.create(config.online_augmentation, **params)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"--online_augmentation={config.online_augmentation!r} with "
+                         f"--online_augmentation_params={config.online_augmentation_params!r} is not "
+                         f"valid: {error}") from None
+
+
+def _validate_online(config: TrainConfig) -> None:
+    from augbal_tf import samplers  # pylint: disable=g-import-not-at-top (TensorFlow only when used)
+
+    _check_choice("online_classes", config.online_classes, ONLINE_CLASSES)
+    _check_choice("sampler", config.sampler, samplers.SAMPLERS)
+    if config.online_classes != "all" and not config.online_augmentation:
+        raise ValueError(f"--online_classes={config.online_classes} needs --online_augmentation")
+    online_transform(config)  # Built once here so that a bad name or parameter fails before training.
+# --- end online augmentation and re-sampling ---
 
 
 def loss_params(config: TrainConfig) -> dict[str, Any]:

@@ -102,6 +102,17 @@ flags.DEFINE_float("mix_alpha", 1.0, "--mix: Beta(alpha, alpha) of the mixing we
 flags.DEFINE_float("remix_kappa", 3.0, "--mix=remix: count-ratio threshold kappa.")
 flags.DEFINE_float("remix_tau", 0.5, "--mix=remix: mixing-weight threshold tau.")
 # --- end imbalance remedies ---
+# --- online augmentation and re-sampling (#14, #13; augbal_tf.input_pipeline) ---
+flags.DEFINE_string("online_augmentation", "",
+                    "augstatic name or policy applied to each training image every epoch, before resizing "
+                    "(e.g. RandAugment, TrivialAugmentWide, AugMix, HorizontalFlip; empty: off).")
+flags.DEFINE_string("online_augmentation_params", "", "JSON object of --online_augmentation's parameters.")
+flags.DEFINE_string("online_classes", "all",
+                    "Classes --online_augmentation applies to: all, or minority (the variant's --minority, "
+                    "else the classes with the fewest training images).")
+flags.DEFINE_string("sampler", "none",
+                    "Online re-sampling of each epoch (augbal_tf.samplers): none, class_balanced or square_root.")
+# --- end online augmentation and re-sampling ---
 flags.DEFINE_bool("cache", True, "Cache decoded, resized images in memory.")
 flags.DEFINE_integer("log_images", 16, "Sample training images in the TensorBoard grid (0: none).")
 

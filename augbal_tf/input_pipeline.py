@@ -4,6 +4,15 @@ Per example: parallel image decoding (uint8 RGB), optional in-memory cache of
 the decoded images, a shuffle whose order is a function of (seed, epoch) only
 (so a resumed run sees the same order), then `preprocessing.preprocess_images`
 (resize to the model input + ImageNet normalisation), batch and prefetch.
+
+Online (#14, #13): with `sampler` the epoch draws `samplers.epoch_indices` into
+the encoded split (held once; no copies per draw) instead of shuffling; with
+`online` each decoded uint8 training image is augmented every epoch by an
+augstatic transform (tf.numpy_function), before resizing. The example's key is
+its index in the builder's fixed order; its Generator is seeded by (seed, epoch,
+ONLINE_STREAM, key, draw) with draw 0 without re-sampling and the draw position
+with it (so duplicates of one image get different augmentations), so a rerun,
+a resumed run and a mirrored run see the same pixels.
 """
 
 import dataclasses
@@ -16,10 +25,13 @@ import tensorflow_datasets as tfds
 from augbal_datasets.augbal import prepare  # light: registers the builder only when preparing
 from augbal_tf import config as config_lib
 from augbal_tf import preprocessing
+from augbal_tf import samplers
 
 SPLITS = ("train", "validation", "test")
 # Independent random streams derived from (seed, epoch).
 SHUFFLE_STREAM, DROPOUT_STREAM = 0, 1
+# samplers.SAMPLER_STREAM is 2; the trainer's mix stream is 3.
+ONLINE_STREAM = 4
 
 
 def epoch_seed(seed: int, epoch: int, stream: int) -> int:
@@ -70,17 +82,106 @@ def _with_options(dataset: tf.data.Dataset, deterministic: bool) -> tf.data.Data
     return dataset.with_options(options)
 
 
+@dataclasses.dataclass(frozen=True)
+class OnlineAugmentation:
+    """An augstatic transform applied to training images every epoch.
+
+    Attributes:
+      transform: an augstatic transform (`config.online_transform`).
+      classes: the class indices it applies to (None: all classes).
+      seed: the run's --seed.
+    """
+
+    transform: Any
+    classes: tuple[int, ...] | None
+    seed: int
+
+    def generator(self, epoch: int, key: int, draw: int) -> np.random.Generator:
+        """The Generator of example `key` at draw position `draw` (0 without re-sampling) of `epoch`."""
+        return np.random.default_rng(np.random.SeedSequence([self.seed, epoch, ONLINE_STREAM, key, draw]))
+
+    def apply(self, image: np.ndarray, label: int, epoch: int, key: int, draw: int) -> np.ndarray:
+        """`image` augmented (a new array), or `image` itself when its class is not augmented."""
+        if self.classes is not None and int(label) not in self.classes:
+            return image
+        out = self.transform(image, rng=self.generator(epoch, int(key), int(draw)))
+        return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+def resolve_online_classes(config: config_lib.TrainConfig, class_names, counts) -> tuple[int, ...] | None:
+    """The class indices --online_classes names (None: all).
+
+    `minority` is the variant's --minority classes; without them, every class whose
+    training count equals the smallest count.
+    """
+    if config.online_classes == "all":
+        return None
+    if config.data.minority:
+        return tuple(sorted(class_names.index(name) for name in config.data.minority))
+    counts = np.asarray(counts)
+    return tuple(int(index) for index in np.flatnonzero(counts == counts.min()))
+
+
+def online_augmentation(config: config_lib.TrainConfig, class_names, counts) -> OnlineAugmentation | None:
+    """The OnlineAugmentation of `config` (None when --online_augmentation is empty)."""
+    transform = config_lib.online_transform(config)
+    if transform is None:
+        return None
+    return OnlineAugmentation(transform, resolve_online_classes(config, class_names, counts), config.seed)
+
+
+def online_record(config: config_lib.TrainConfig, online: OnlineAugmentation | None, class_names) -> dict:
+    """What metrics.json records of the online augmentation and the sampler."""
+    classes = None if online is None else (list(class_names) if online.classes is None else
+                                           [class_names[index] for index in online.classes])
+    return {"online_augmentation": config.online_augmentation or None,
+            "online_augmentation_params": config_lib.online_params(config),
+            "online_transform": None if online is None else repr(online.transform),
+            "online_classes": config.online_classes, "online_classes_resolved": classes,
+            "sampler": config.sampler}
+
+
 class SplitPipeline:
     """Batches of (normalised float32 images, int64 labels) from one split."""
 
     def __init__(self, encoded: tf.data.Dataset, num_examples: int, image_size: int, batch_size: int,
-                 cache: bool, deterministic: bool = True, replicas: int = 1, normalization: str = "imagenet"):
+                 cache: bool, deterministic: bool = True, replicas: int = 1, normalization: str = "imagenet",
+                 online: OnlineAugmentation | None = None, sampler: str = "none",
+                 online_parallel_calls: int | None = None):
         self.num_examples, self.image_size, self.batch_size = num_examples, image_size, batch_size
         self.normalization = normalization  # The backbone's own (`model.preprocessing_for`).
         self.deterministic, self.replicas = deterministic, replicas
-        decoded = encoded.map(_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if sampler not in samplers.SAMPLERS:
+            raise ValueError(f"--sampler={sampler!r} is not valid; allowed: {', '.join(samplers.SAMPLERS)}")
+        self.online, self.sampler = online, sampler
+        self.online_parallel_calls = online_parallel_calls or tf.data.AUTOTUNE
+        # The key of an example is its index in the builder's fixed order.
+        keyed = encoded.enumerate()
+        decoded = keyed.map(lambda key, pair: (key, *_decode(*pair)), num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=True)
         # Caching the decoded uint8 images (not the float model inputs) keeps memory 12x smaller.
         self._decoded = decoded.cache() if cache else decoded
+        self._encoded = None
+        if sampler != "none":
+            # (keys, encoded bytes, labels) held once; each epoch gathers its draws from them.
+            self._encoded = samplers.elements(keyed.map(lambda key, pair: (key, *pair)))
+            self.labels = self._encoded[2].numpy()
+
+    def _augment(self, dataset: tf.data.Dataset, epoch: int, positions: bool) -> tf.data.Dataset:
+        """(key, uint8 image, label) -> (image, label), augmented by `self.online` when set."""
+        if self.online is None:
+            return dataset.map(lambda key, image, label: (image, label))
+        online = self.online
+
+        def augment(draw, element):
+            key, image, label = element
+            out = tf.numpy_function(lambda i, l, k, d: online.apply(i, l, epoch, k, d),
+                                    [image, label, key, draw if positions else tf.constant(0, tf.int64)],
+                                    tf.uint8, stateful=False)
+            out.set_shape([None, None, 3])
+            return out, label
+
+        return dataset.enumerate().map(augment, num_parallel_calls=self.online_parallel_calls, deterministic=True)
 
     def _finish(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
         dataset = dataset.map(lambda image, label: (preprocessing.preprocess_images(image, self.image_size,
@@ -91,19 +192,26 @@ class SplitPipeline:
         return _with_options(dataset, self.deterministic)
 
     def epoch(self, seed: int, epoch: int) -> tf.data.Dataset:
-        """The shuffled training batches of `epoch`; the order depends on (seed, epoch) only."""
-        shuffled = self._decoded.shuffle(max(self.num_examples, 1), seed=epoch_seed(seed, epoch, SHUFFLE_STREAM),
-                                         reshuffle_each_iteration=False)
+        """The shuffled (or re-sampled) training batches of `epoch`; a function of (seed, epoch) only."""
+        if self.sampler == "none":
+            shuffled = self._decoded.shuffle(max(self.num_examples, 1),
+                                             seed=epoch_seed(seed, epoch, SHUFFLE_STREAM),
+                                             reshuffle_each_iteration=False)
+        else:
+            indices = samplers.epoch_indices(self.labels, self.sampler, seed, epoch)
+            shuffled = samplers.indexed_dataset(self._encoded, indices).map(
+                lambda key, image, label: (key, *_decode(image, label)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         remainder = self.num_examples % self.batch_size
         if 0 < remainder < self.replicas:
             # A last batch smaller than the replica count would leave a replica an empty
             # batch, and BatchNorm statistics of an empty batch are NaN.
             shuffled = shuffled.take(self.num_examples - remainder)
-        return self._finish(shuffled)
+        return self._finish(self._augment(shuffled, epoch, positions=self.sampler != "none"))
 
     def ordered(self) -> tf.data.Dataset:
         """The split's batches in the builder's fixed order (for evaluation)."""
-        return self._finish(self._decoded)
+        return self._finish(self._decoded.map(lambda key, image, label: (image, label)))
 
 
 def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> np.ndarray | None:

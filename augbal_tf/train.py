@@ -177,12 +177,16 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
     weights = input_pipeline.class_weights(variant.labels("train"), len(class_names), config.class_weight)
     counts = train_counts(variant)
 
-    def pipeline(split: str) -> input_pipeline.SplitPipeline:
+    # Online augmentation and re-sampling (#14, #13): the training split only.
+    online = input_pipeline.online_augmentation(config, class_names, counts)
+
+    def pipeline(split: str, **online_kwargs) -> input_pipeline.SplitPipeline:
         return input_pipeline.SplitPipeline(variant.encoded(split), variant.split_sizes[split], config.image_size,
                                             config.batch_size, config.cache, config.deterministic,
-                                            strategy.num_replicas_in_sync, model_lib.preprocessing_for(config.model))
+                                            strategy.num_replicas_in_sync, model_lib.preprocessing_for(config.model),
+                                            **online_kwargs)
 
-    train = pipeline("train")
+    train = pipeline("train", online=online, sampler=config.sampler)
     evaluation = {"validation": pipeline("validation")} if variant.split_sizes.get("validation") else {}
     if config.selection == "test":
         evaluation["test"] = pipeline("test")
@@ -239,6 +243,7 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         "split_sizes": variant.split_sizes,
         "train_counts": counts.tolist(),
         "remedies": _remedies_record(config, counts, trainer.loss),
+        "online": input_pipeline.online_record(config, online, class_names),  # #14, #13
         "flags_hash": config_lib.flags_hash(config),
         "config": config_lib.to_dict(config),
         "history": state.history,

@@ -1,0 +1,199 @@
+"""Online augmentation (#14) and online re-sampling (#13) in augbal_tf.input_pipeline and config."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import augstatic
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from augbal_tf import config as config_lib
+from augbal_tf import input_pipeline
+from augbal_tf import preprocessing
+from augbal_tf import samplers
+
+SIZE = 16
+
+
+def _encoded_split(labels) -> tf.data.Dataset:
+    """PNG images with a random texture each (seeded), so that every transform changes them."""
+    rng = np.random.default_rng(123)
+    images = rng.integers(0, 256, size=(len(labels), SIZE, SIZE, 3), dtype=np.uint8)
+    return tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, np.int64))).map(
+        lambda image, label: (tf.io.encode_png(image), label)), images
+
+
+def _pipeline(encoded, count, online=None, sampler="none", batch_size=5):
+    return input_pipeline.SplitPipeline(encoded, count, image_size=SIZE, batch_size=batch_size, cache=True,
+                                        online=online, sampler=sampler)
+
+
+def _pixels(dataset) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = zip(*[(images.numpy(), labels.numpy()) for images, labels in dataset])
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    std, mean = np.array(preprocessing.IMAGENET_STD), np.array(preprocessing.IMAGENET_MEAN)
+    return np.rint((images * std + mean) * 255.0).astype(np.int64)
+
+
+def _online(name="RandAugment", classes=None, seed=7):
+    return input_pipeline.OnlineAugmentation(augstatic.create(name), classes, seed)
+
+
+def test_epoch_pixels_equal_across_builds_and_differ_between_epochs():
+    labels = np.arange(12) % 3
+    encoded, _ = _encoded_split(labels)
+    first = _pixels(_pipeline(encoded, 12, _online()).epoch(seed=3, epoch=0))
+    again = _pixels(_pipeline(encoded, 12, _online()).epoch(seed=3, epoch=0))
+    second = _pixels(_pipeline(encoded, 12, _online()).epoch(seed=3, epoch=1))
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], second[0])
+
+
+def test_augmented_pixels_are_the_transform_of_the_keyed_generator():
+    # Independent reference: example k (index in the fixed order) of epoch e is
+    # transform(image_k, default_rng(SeedSequence([seed, e, ONLINE_STREAM, k, 0]))).
+    labels = np.arange(6) % 2
+    encoded, images = _encoded_split(labels)
+    online = _online("TrivialAugmentWide", seed=5)
+    pipeline = input_pipeline.SplitPipeline(encoded, 6, image_size=SIZE, batch_size=6, cache=False, online=online)
+    order = list(pipeline._decoded.shuffle(6, seed=input_pipeline.epoch_seed(1, 2, input_pipeline.SHUFFLE_STREAM),
+                                           reshuffle_each_iteration=False).map(lambda k, i, l: k).as_numpy_iterator())
+    actual, _ = _pixels(pipeline.epoch(seed=1, epoch=2))
+    transform = augstatic.create("TrivialAugmentWide")
+    for row, key in enumerate(order):
+        rng = np.random.default_rng(np.random.SeedSequence([5, 2, input_pipeline.ONLINE_STREAM, int(key), 0]))
+        expected = transform(images[key], rng=rng).astype(np.int64)
+        assert np.abs(_to_uint8(actual[row]) - expected).max() <= 1
+
+
+def test_minority_only_leaves_majority_pixels_untouched():
+    labels = np.array([0, 0, 0, 0, 0, 0, 1, 1])
+    encoded, _ = _encoded_split(labels)
+    plain, plain_labels = _pixels(_pipeline(encoded, 8).epoch(seed=0, epoch=0))
+    augmented, aug_labels = _pixels(_pipeline(encoded, 8, _online(classes=(1,))).epoch(seed=0, epoch=0))
+    np.testing.assert_array_equal(plain_labels, aug_labels)  # Same order: augmentation draws no shuffle.
+    majority = plain_labels == 0
+    np.testing.assert_array_equal(augmented[majority], plain[majority])
+    assert all(not np.array_equal(augmented[i], plain[i]) for i in np.flatnonzero(~majority))
+
+
+def test_resolve_minority_classes():
+    base = dict(source="sample", classes=("tshirt_top", "pullover", "dress"))
+    counts = np.array([10, 3, 3])
+    names = ("tshirt_top", "pullover", "dress")
+    config = config_lib.make(**base, online_augmentation="HorizontalFlip", online_classes="minority")
+    assert input_pipeline.resolve_online_classes(config, names, counts) == (1, 2)
+    config = config_lib.make(**base, minority=("dress",), online_augmentation="HorizontalFlip",
+                             online_classes="minority")
+    assert input_pipeline.resolve_online_classes(config, names, counts) == (2,)
+    assert input_pipeline.resolve_online_classes(config_lib.replace(config, online_classes="all"),
+                                                 names, counts) is None
+
+
+def test_sampler_class_frequencies_determinism_and_duplicates_augmented_differently():
+    labels = np.array([0] * 24 + [1] * 6)
+    encoded, _ = _encoded_split(labels)
+    pipeline = _pipeline(encoded, 30, sampler="class_balanced")
+    _, drawn = _pixels(pipeline.epoch(seed=4, epoch=0))
+    expected = labels[samplers.epoch_indices(labels, "class_balanced", 4, 0)]
+    np.testing.assert_array_equal(drawn, expected)
+    # Class-balanced: the minority's expected share is 1/2 (30 draws; 6 of 30 without it).
+    counts = [np.bincount(_pixels(pipeline.epoch(seed=4, epoch=e))[1], minlength=2) for e in range(4)]
+    assert 0.3 < np.mean([c[1] / 30 for c in counts]) < 0.7
+    np.testing.assert_array_equal(_pixels(_pipeline(encoded, 30, sampler="class_balanced").epoch(4, 0))[1], drawn)
+
+    # With online augmentation, the generator depends on the draw position: two draws of
+    # one example get different augmentations.
+    online = _online("RandAugment", seed=2)
+    resampled = _pipeline(encoded, 30, online, sampler="class_balanced", batch_size=30)
+    images, _ = _pixels(resampled.epoch(seed=4, epoch=0))
+    indices = samplers.epoch_indices(labels, "class_balanced", 4, 0)
+    repeated = np.flatnonzero(indices == np.bincount(indices).argmax())
+    assert len(repeated) >= 2
+    assert not np.array_equal(images[repeated[0]], images[repeated[1]])
+    np.testing.assert_array_equal(_pixels(_pipeline(encoded, 30, online, sampler="class_balanced",
+                                                    batch_size=30).epoch(4, 0))[0], images)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"online_augmentation": "NoSuchAugmentation"}, "--online_augmentation='NoSuchAugmentation'"),
+    ({"online_augmentation": "RandAugment", "online_augmentation_params": '{"bogus": 1}'}, "bogus"),
+    ({"online_augmentation": "RandAugment", "online_augmentation_params": "{not json"},
+     "--online_augmentation_params='{not json' is not valid JSON"),
+    ({"online_augmentation": "RandAugment", "online_augmentation_params": "[1]"}, "must be a JSON object"),
+    ({"online_augmentation_params": '{"num_ops": 1}'}, "--online_augmentation is empty"),
+    ({"online_classes": "minority"}, "--online_classes=minority needs --online_augmentation"),
+    ({"online_augmentation": "RandAugment", "online_classes": "rare"}, "--online_classes='rare'"),
+    ({"sampler": "oversample"}, "--sampler='oversample' is not valid; allowed: none, class_balanced"),
+])
+def test_bad_online_settings_fail_naming_the_flag(fields, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("{", r"\{")):
+        config_lib.make(source="sample", **fields)
+
+
+def test_new_fields_at_default_keep_the_flags_hash():
+    config = config_lib.make(source="sample")
+    hashed = {key: value for key, value in config_lib.to_dict(config).items()
+              if key not in config_lib.UNHASHED_FIELDS and not (
+                  key in config_lib.HASHED_ONLY_WHEN_SET and value == config_lib.HASHED_ONLY_WHEN_SET[key])}
+    assert not {"online_augmentation", "online_augmentation_params", "online_classes", "sampler"} & set(hashed)
+    changed = config_lib.replace(config, online_augmentation="RandAugment")
+    assert config_lib.flags_hash(changed) != config_lib.flags_hash(config)
+    assert config_lib.flags_hash(config_lib.replace(config, sampler="square_root")) != config_lib.flags_hash(config)
+
+
+# --- kill and resume with online augmentation and re-sampling (subprocesses) ---
+
+KILLING_TRAIN = pathlib.Path(__file__).with_name("killing_train.py")
+
+
+def _train(flag_list, kill_after_epoch=None):
+    command = ([sys.executable, str(KILLING_TRAIN), f"--kill_after_epoch={kill_after_epoch}"]
+               if kill_after_epoch is not None else [sys.executable, "-m", "augbal_tf.train"])
+    return subprocess.run([*command, *flag_list], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
+
+
+def _flags(data_dir, workdir):
+    values = {"workdir": workdir, "data_dir": data_dir, "source": "sample", "classes": "tshirt_top,pullover",
+              "train_per_class": 12, "test_per_class": 6, "validation_per_class": 4, "image_size": 32,
+              "epochs": 2, "batch_size": 8, "patience": 0, "log_images": 0, "noexport": None,
+              "online_augmentation": "RandAugment", "sampler": "square_root", "model": "resnet18"}
+    return [f"--{key}" if value is None else f"--{key}={value}" for key, value in values.items()]
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_run_with_randaugment_equals_an_uninterrupted_run(tmp_path):
+    data_dir = str(tmp_path / "tfds")
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    result = _train(_flags(data_dir, reference))
+    assert result.returncode == 0, result.stderr[-3000:]
+    killed = _train(_flags(data_dir, interrupted), kill_after_epoch=1)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    resumed = _train(_flags(data_dir, interrupted))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming from the snapshot after epoch 1" in resumed.stderr
+    expected, actual = (json.loads((path / "metrics.json").read_text()) for path in (reference, interrupted))
+    strip = lambda history: [{k: v for k, v in entry.items() if k != "seconds"} for entry in history]  # noqa: E731
+    assert strip(actual["history"]) == strip(expected["history"])
+    for key in ("selected_epoch", "validation", "test", "online"):
+        assert actual[key] == expected[key], key
+    assert actual["online"]["online_augmentation"] == "RandAugment"
+    assert actual["online"]["online_classes_resolved"] == ["tshirt_top", "pullover"]
+    assert actual["online"]["sampler"] == "square_root"
+    assert (reference / "best.weights.h5").read_bytes() != b""
+    from augbal_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+    models = [model_lib.create_model("resnet18", 2, 32) for _ in range(2)]
+    models[0].load_weights(str(reference / "best.weights.h5"))
+    models[1].load_weights(str(interrupted / "best.weights.h5"))
+    for before, after in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_array_equal(after, before)
