@@ -162,6 +162,10 @@ flags.DEFINE_list("remedies", [],
                   "Remedy cells (#13), each unbalanced sampling + one remedy, compared with the unbalanced "
                   "baseline of the same seed: logit_adjusted, balanced_softmax, ldam_drw (DRW from 80% of "
                   "--epochs), focal, class_balanced, mixup, remix, posthoc (--posthoc_tau=1), or all.")
+flags.DEFINE_list("online_augmentations", [],
+                  "Online augmentation cells (#14), each unbalanced sampling + one augstatic transform or "
+                  "policy applied to every training image every epoch (e.g. randaugment,trivialaugmentwide), "
+                  "compared with the unbalanced baseline of the same seed.")
 flags.DEFINE_bool("keep_datasets", True,
                   "Keep prepared dataset variants; false deletes each variant once all its "
                   "cells are done.")

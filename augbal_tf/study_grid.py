@@ -1,7 +1,7 @@
 """The study's grid: typed cells built from the study flags.
 
-A cell is one training run: its kind (a baseline, an augmentation or a remedy of
-#13; online policies will be a further kind), the name within the kind, the
+A cell is one training run: its kind (a baseline, an augmentation, a remedy of
+#13 or an online augmentation of #14), the name within the kind, the
 imbalance ratio (`None` = the natural counts), the seed, and the full training
 config. Strings are made from a cell only by `Cell.label` (the results.csv
 `cell` column), `Cell.ratio_label` and `cell_workdir` (its folder).
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from augbal_tf import config as config_lib
 from augbal_tf import study_stats
 
-BASELINE, AUGMENTATION, REMEDY = "baseline", "aug", "remedy"
-KINDS = (BASELINE, AUGMENTATION, REMEDY)
+BASELINE, AUGMENTATION, REMEDY, ONLINE = "baseline", "aug", "remedy", "online"
+KINDS = (BASELINE, AUGMENTATION, REMEDY, ONLINE)
 
 # Every baseline, once: its dataset fields and training fields. `unbalanced` is the
 # reference of every comparison and always runs.
@@ -46,6 +46,14 @@ REMEDIES: dict[str, dict] = {
 DRW_FRACTION = 0.8
 # A remedy cell starts from none of the remedies, whatever the base config sets.
 _NO_REMEDY = {"loss": "cross_entropy", "drw_epoch": 0, "posthoc_tau": 0.0, "mix": "none"}
+# Every cell trains without online augmentation or re-sampling unless it is an online cell.
+_NO_ONLINE = {"online_augmentation": "", "online_augmentation_params": "", "online_classes": "all",
+              "sampler": "none"}
+
+
+def online_fields(name: str) -> dict:
+    """The training fields of online cell `name` (#14): unbalanced sampling + `name` applied online to all classes."""
+    return {**_NO_ONLINE, "online_augmentation": name}
 
 
 def remedy_fields(name: str, epochs: int) -> dict:
@@ -78,7 +86,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        """`baseline:<name>`, `aug:<Transform>` or `remedy:<name>`: the results.csv `cell` column."""
+        """`baseline:<name>`, `aug:<Transform>`, `remedy:<name>` or `online:<Transform>`: the results.csv `cell`."""
         return f"{self.kind}:{self.name}"
 
     @property
@@ -100,6 +108,8 @@ class Grid:
     augmentations: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0, 1, 2)
     remedies: tuple[str, ...] = ()
+    # Online augmentation cells (#14): unbalanced sampling + the transform applied every epoch.
+    online_augmentations: tuple[str, ...] = ()
 
 
 def cell_workdir(study_dir: str, kind: str, name: str, ratio: float | None, seed: int) -> str:
@@ -122,11 +132,13 @@ def expand(grid: Grid, base: config_lib.TrainConfig, study_dir: str, export_cell
                       for name in grid.augmentations]
             named += [(REMEDY, name, {"strategy": "unbalanced"}, remedy_fields(name, base.epochs))
                       for name in grid.remedies]
+            named += [(ONLINE, name, {"strategy": "unbalanced"}, online_fields(name))
+                      for name in grid.online_augmentations]
             for kind, name, data_fields, train_fields in named:
                 data = dataclasses.replace(base.data, imbalance_ratio=ratio, data_seed=seed,
                                            **{"augmentation": None, "augmentation_params": {}, **data_fields})
                 config = dataclasses.replace(base, data=data, seed=seed, export=export_cells, overwrite=False,
-                                             **{"class_weight": "none", **train_fields})
+                                             **{"class_weight": "none", **_NO_ONLINE, **train_fields})
                 cells.append(Cell(kind, name, ratio, seed, config, cell_workdir(study_dir, kind, name, ratio, seed)))
     return cells
 
@@ -154,6 +166,28 @@ def resolve_augmentations(names: Sequence[str]) -> tuple[str, ...]:
             except ValueError as error:
                 raise ValueError(f"--augmentations: {error}") from None
         resolved += [n for n in expanded if n not in resolved]
+    return tuple(resolved)
+
+
+def resolve_online_augmentations(names: Sequence[str]) -> tuple[str, ...]:
+    """Canonical augstatic names of `--online_augmentations` (e.g. randaugment -> RandAugment).
+
+    Raises:
+      ValueError: naming --online_augmentations for an unknown name.
+    """
+    import augstatic  # Imported here: only studies with online cells need it.
+
+    resolved = []
+    for name in names:
+        key = name.strip()
+        if not key:
+            continue
+        try:
+            canonical = augstatic.lookup(key).__name__
+        except ValueError as error:
+            raise ValueError(f"--online_augmentations: {error}") from None
+        if canonical not in resolved:
+            resolved.append(canonical)
     return tuple(resolved)
 
 

@@ -80,8 +80,10 @@ def cell_kind(cell: str) -> str:
         return "augmentation"
     if prefix == "remedy":
         return "remedy"
+    if prefix == "online":  # Online augmentation cells (#14).
+        return "online"
     raise ValueError(f"cell={cell!r} is not a study cell; allowed: 'baseline:<name>', "
-                     "'aug:<augmentation>' or 'remedy:<name>'")
+                     "'aug:<augmentation>', 'remedy:<name>' or 'online:<augmentation>'")
 
 
 def t_interval(differences: Sequence[float],
