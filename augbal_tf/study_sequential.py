@@ -16,7 +16,15 @@ Procedure (what is implemented, and why it controls the familywise error):
   (Maurer & Bretz 2013) because it needs no argument about how rejections recycle
   alpha between comparisons with different look histories, and it stays valid when
   comparisons stop at different looks.
-* Boundaries are computed exactly for the Brownian-motion (z) model by recursive
+* Per-look thresholds, two methods (`SequentialDesign.method`):
+  - "spent_increments" (default, provably valid): look k rejects when the exact
+    two-sided t-test p-value of its n_k seeds is below the alpha spent at look k,
+    a*(t_k) - a*(t_{k-1}). Each look's t-test is exact for normal differences, so by
+    the union bound over looks and comparisons FWER <= sum_k sum_i spent_k / m =
+    alpha, whatever the correlation between looks. Costs power (no credit for the
+    correlation between looks).
+  - "z_boundaries" (approximate, more power): the boundaries below.
+* z boundaries are computed exactly for the Brownian-motion (z) model by recursive
   numerical integration (Armitage, McPherson & Rowe 1969; Jennison & Turnbull 2000,
   ch. 19) on a fine grid.
 * t approximation: the seeds' sd is estimated, so each look's t statistic (df = n - 1)
@@ -24,7 +32,10 @@ Procedure (what is implemented, and why it controls the familywise error):
   compared with the z boundary. Each look's marginal null distribution is then exactly
   N(0, 1); only the correlation between looks is approximated (the usual
   "z boundaries applied to t statistics" df correction of Jennison & Turnbull, 3.8).
-  The simulation test checks the resulting error rate.
+  MEASURED ANTI-CONSERVATIVE for the study's small seed counts: 6 null comparisons,
+  sd 0.03-0.08, looks at 3..10 seeds: FWER 0.0607 over 6000 simulated studies
+  (standard error 0.0028), per-comparison 0.0103 vs nominal 0.0083. Hence not the
+  default.
 * Futility: a comparison stops as `futile` when its uncorrected (1 - alpha) t-interval
   is narrower than target_effect and contains 0. Stopping for futility only removes
   chances to reject, so it never increases the type I error (the boundaries are
@@ -53,6 +64,11 @@ CONTINUE = "continue"
 TERMINAL = (EFFECTIVE, INEFFECTIVE, FUTILE, NEUTRAL)
 
 _GRID_POINTS = 801
+# "spent_increments" (default): look k rejects when the exact t-test p-value is below the
+# alpha spent at that look (union bound over looks; exact for normal differences).
+# "z_boundaries": recursive-integration z boundaries applied to p-matched t statistics
+# (more power, but measured anti-conservative with 3-10 seeds: see the module docstring).
+METHODS = ("spent_increments", "z_boundaries")
 
 
 def obrien_fleming_spending(t: float, alpha: float) -> float:
@@ -161,8 +177,11 @@ class SequentialDesign:
     max_seeds: int = 10
     step: int = 1
     target_effect: float = 0.02
+    method: str = "spent_increments"
 
     def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r} is invalid; allowed: {METHODS}")
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"alpha={self.alpha!r} is invalid; allowed: a value in (0, 1)")
         if self.min_seeds < 3:
@@ -187,8 +206,12 @@ class SequentialDesign:
         """z boundary per look for a family of `n_comparisons` (level alpha / m each)."""
         if n_comparisons < 1:
             raise ValueError(f"n_comparisons={n_comparisons!r} is invalid; allowed: >= 1")
-        return spending_boundaries([n / self.max_seeds for n in self.looks],
-                                   self.alpha / n_comparisons)
+        fractions = [n / self.max_seeds for n in self.looks]
+        level = self.alpha / n_comparisons
+        if self.method == "z_boundaries":
+            return spending_boundaries(fractions, level)
+        spent = np.diff([0.0] + [obrien_fleming_spending(t, level) for t in fractions])
+        return [float(stats.norm.isf(a / 2.0)) if a > 0 else math.inf for a in spent]
 
     def decide(self, differences_by_comparison: Mapping[str, Sequence[float]],
                look: int) -> dict[str, Decision]:
