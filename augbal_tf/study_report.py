@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (must follow the backend choice)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from augbal_tf import fileio
 from augbal_tf import study_power, study_stats  # noqa: E402
 
 SUMMARY_CSV = "summary.csv"
@@ -216,11 +217,11 @@ def plot_heatmap(summary: pd.DataFrame, ranking: pd.DataFrame, path: str | pathl
                  "+ effective   - ineffective   = neutral   ? undetermined", fontsize=9)
     bar = fig.colorbar(image, ax=ax, shrink=0.8)
     bar.set_label("paired diff. from unbalanced (pp)")
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with fileio.atomic_path(path) as temporary:
+            fig.savefig(temporary, dpi=120, format="png")
+    finally:
+        plt.close(fig)
 
 
 def _display_rows(summary: pd.DataFrame, with_ratio: bool = False) -> list[dict[str, str]]:
@@ -271,6 +272,4 @@ def _flatten(mapping: Mapping, prefix: str = ""):
 
 def _write_atomic(path: pathlib.Path, text: str) -> None:
     # A report is either the old one or the new one, never half of each.
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    fileio.write_atomic(path, text)
