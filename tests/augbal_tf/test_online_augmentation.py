@@ -151,6 +151,32 @@ def test_new_fields_at_default_keep_the_flags_hash():
     assert config_lib.flags_hash(config_lib.replace(config, sampler="square_root")) != config_lib.flags_hash(config)
 
 
+def test_online_flags_round_trip_through_the_flagfile():
+    import copy  # pylint: disable=g-import-not-at-top
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    from augbal_tf import flags as flags_lib  # noqa: F401  pylint: disable=g-import-not-at-top
+
+    def parse(*argv):
+        values = copy.deepcopy(flags.FLAGS)
+        values(["prog", *argv])
+        return values
+
+    config = config_lib.from_flags(parse("--source=sample", "--online_augmentation=RandAugment",
+                                         '--online_augmentation_params={"num_ops": 3}', "--online_classes=minority",
+                                         "--sampler=square_root"))
+    assert (config.online_augmentation, config.online_classes, config.sampler) == (
+        "RandAugment", "minority", "square_root")
+    assert config_lib.online_params(config) == {"num_ops": 3}
+    assert config_lib.online_transform(config).params["num_ops"] == 3
+    lines = [line for line in config_lib.flag_lines(config, "/w") if not line.startswith("--workdir")]
+    again = config_lib.from_flags(parse(*lines))
+    assert again == config and config_lib.flags_hash(again) == config_lib.flags_hash(config)
+    # Defaults: the empty strings survive the flagfile too.
+    default = config_lib.from_flags(parse("--source=sample"))
+    lines = [line for line in config_lib.flag_lines(default, "/w") if not line.startswith("--workdir")]
+    assert config_lib.from_flags(parse(*lines)) == default
+
+
 # --- kill and resume with online augmentation and re-sampling (subprocesses) ---
 
 KILLING_TRAIN = pathlib.Path(__file__).with_name("killing_train.py")

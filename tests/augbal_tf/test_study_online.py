@@ -31,7 +31,8 @@ class OnlineTrainer:
 
 
 def _online_study(tmp_path, names, **base_fields):
-    config = test_study._study(tmp_path, augmentations=(), baselines=("unbalanced",))  # pylint: disable=protected-access
+    # pylint: disable-next=protected-access
+    config = test_study._study(tmp_path, augmentations=(), baselines=("unbalanced",))
     return dataclasses.replace(config, grid=dataclasses.replace(config.grid, online_augmentations=names),
                                base=test_study.config_lib.replace(config.base, **base_fields))
 
