@@ -27,7 +27,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 UNHASHED_FIELDS = ("overwrite", "cpu_devices")
 # Settings added after the first release, hashed only when they differ from this
 # default: workdirs of earlier runs keep their hash (their runs had the default).
-HASHED_ONLY_WHEN_SET = {"weights": "none", "bn_mode": "auto",
+HASHED_ONLY_WHEN_SET = {"precision": "float32", "weights": "none", "bn_mode": "auto",
                         # Imbalance remedies (#13).
                         "loss": "cross_entropy", "focal_gamma": 2.0, "cb_beta": 0.9999, "cb_gamma": 0.0,
                         "la_tau": 1.0, "ldam_max_margin": 0.5, "ldam_scale": 30.0, "drw_epoch": 0,
@@ -37,6 +37,7 @@ HASHED_ONLY_WHEN_SET = {"weights": "none", "bn_mode": "auto",
                         "online_augmentation": "", "online_augmentation_params": "",
                         "online_classes": "all", "sampler": "none"}
 BN_MODES = ("auto", "train", "inference")
+PRECISIONS = ("float32", "bfloat16", "float16", "auto")  # augbal_tf.precision resolves auto
 # ResNet downsamples by 32: smaller inputs leave no spatial extent for the last stage.
 MIN_IMAGE_SIZE = 32
 
@@ -105,7 +106,8 @@ class TrainConfig:
     # Execution.
     distribution_strategy: str = "auto"
     cpu_devices: int = 0
-    mixed_precision: bool = False
+    precision: str = "float32"
+    mixed_precision: bool = False  # The old spelling of --precision=float16.
     jit_compile: bool = False
     deterministic: bool = True
 
@@ -158,6 +160,10 @@ def _validate(config: TrainConfig) -> None:
     _check_choice("class_weight", config.class_weight, CLASS_WEIGHTS)
     _check_choice("optimizer", config.optimizer, OPTIMIZERS)
     _check_choice("bn_mode", config.bn_mode, BN_MODES)
+    _check_choice("precision", config.precision, PRECISIONS)
+    if config.mixed_precision and config.precision not in ("float32", "float16"):
+        raise ValueError(f"--mixed_precision means --precision=float16 and contradicts "
+                         f"--precision={config.precision}; give only --precision")
     if config.weights not in ("none", "imagenet") and not os.path.isfile(os.path.expanduser(config.weights)):
         raise ValueError(f"--weights={config.weights!r} is not valid; allowed: none, imagenet, or the path "
                          "of a Keras weights file (.weights.h5) that exists")
@@ -287,6 +293,11 @@ def loss_params(config: TrainConfig) -> dict[str, Any]:
             "logit_adjusted": {"tau": config.la_tau},
             "ldam": {"max_margin": config.ldam_max_margin, "scale": config.ldam_scale, "scaled_logits": True},
             }[config.loss]
+
+
+def requested_precision(config: TrainConfig) -> str:
+    """--precision, with --mixed_precision read as its old spelling of float16."""
+    return "float16" if config.mixed_precision else config.precision
 
 
 def resolved_bn_mode(config: TrainConfig) -> str:

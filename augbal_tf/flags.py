@@ -120,7 +120,12 @@ flags.DEFINE_integer("log_images", 16, "Sample training images in the TensorBoar
 flags.DEFINE_string("distribution_strategy", "auto", "auto, mirrored, multi_worker or one_device.")
 flags.DEFINE_integer("cpu_devices", 0,
                      "Split the CPU into N logical devices before TensorFlow starts (0: no split).")
-flags.DEFINE_bool("mixed_precision", False, "Train with the mixed_float16 policy.")
+flags.DEFINE_string("precision", "float32",
+                    "Numeric precision of training: float32, bfloat16 (Keras mixed_bfloat16: fast on CPUs "
+                    "with AMX / AVX512-BF16), float16 (mixed_float16 with loss scaling, the GPU choice) or "
+                    "auto (bfloat16 where the CPU or GPU supports it, float32 otherwise). Variables, "
+                    "BatchNorm statistics, the head and the loss stay float32; exports serve float32.")
+flags.DEFINE_bool("mixed_precision", False, "Old spelling of --precision=float16.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the training step.")
 flags.DEFINE_bool("deterministic", True, "Enable TensorFlow op determinism.")
 

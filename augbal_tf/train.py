@@ -31,6 +31,7 @@ from augbal_tf import input_pipeline
 from augbal_tf import locks
 from augbal_tf import losses
 from augbal_tf import model as model_lib
+from augbal_tf import precision as precision_lib
 from augbal_tf import resume
 from augbal_tf import tensorboard_logging
 from augbal_tf import trainer as trainer_lib
@@ -247,8 +248,9 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         "flags_hash": config_lib.flags_hash(config),
         "config": config_lib.to_dict(config),
         "history": state.history,
-        "environment": environment.describe(distribution.device_names(strategy), config.distribution_strategy,
-                                            strategy.num_replicas_in_sync),
+        "environment": {**environment.describe(distribution.device_names(strategy), config.distribution_strategy,
+                                               strategy.num_replicas_in_sync),
+                        "precision": precision_lib.describe(config_lib.requested_precision(config))},
     }
     # metrics.json is written last: its presence marks the run as finished.
     fileio.write_atomic(workdir / workdir_lib.METRICS_FILE, json.dumps(metrics, indent=2))

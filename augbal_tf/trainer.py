@@ -20,6 +20,7 @@ from augbal_tf import fileio
 from augbal_tf import input_pipeline
 from augbal_tf import losses
 from augbal_tf import metrics as metrics_lib
+from augbal_tf import precision as precision_lib
 from augbal_tf import model as model_lib
 from augbal_tf import remedies
 from augbal_tf import resume
@@ -74,7 +75,7 @@ EpochHook = Callable[[LoopState], None]
 
 
 def build_optimizer(config: config_lib.TrainConfig) -> keras.optimizers.Optimizer:
-    """The optimizer named by --optimizer (loss-scaled under --mixed_precision)."""
+    """The optimizer named by --optimizer (loss-scaled only under float16)."""
     decay = config.weight_decay or None
     if config.optimizer == "adam":
         optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
@@ -88,7 +89,8 @@ def build_optimizer(config: config_lib.TrainConfig) -> keras.optimizers.Optimize
     else:
         raise ValueError(f"--optimizer={config.optimizer!r} is not valid; allowed: "
                          f"{', '.join(config_lib.OPTIMIZERS)}")
-    return keras.optimizers.LossScaleOptimizer(optimizer) if config.mixed_precision else optimizer
+    scaled = precision_lib.needs_loss_scaling(precision_lib.resolve_precision(config_lib.requested_precision(config)))
+    return keras.optimizers.LossScaleOptimizer(optimizer) if scaled else optimizer
 
 
 def training_checkpoint(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> tf.train.Checkpoint:
@@ -163,7 +165,8 @@ class Trainer:
                 config.model, num_classes, config.image_size, weights=config_lib.model_weights(config),
                 bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
                 dropout=config.dropout, seed=config.seed, head_scale=head_scale(config),
-                dtype="mixed_float16" if config.mixed_precision else "float32")
+                dtype=precision_lib.keras_policy(precision_lib.resolve_precision(
+                    config_lib.requested_precision(config))))
             self.optimizer = build_optimizer(config)
             # Freezing variables, not layers: with --bn_mode=train BatchNorm layers stay in
             # training mode, so the backbone's moving statistics keep updating as in the paper's
