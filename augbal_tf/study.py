@@ -352,7 +352,9 @@ def study_from_flags(flag_values) -> StudyConfig:
                              baselines=study_grid.resolve_baselines(flag_values.baselines),
                              augmentations=study_grid.resolve_augmentations(flag_values.augmentations),
                              seeds=study_grid.parse_seeds(flag_values.seeds),
-                             remedies=study_grid.resolve_remedies(flag_values.remedies)),
+                             remedies=study_grid.resolve_remedies(flag_values.remedies),
+                             online_augmentations=study_grid.resolve_online_augmentations(
+                                 flag_values.online_augmentations)),
         keep_datasets=flag_values.keep_datasets, export_cells=flag_values.export_cells,
         cells_per_process=flag_values.cells_per_process)
 

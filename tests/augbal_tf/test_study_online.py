@@ -73,3 +73,18 @@ def test_online_names_and_kind():
         study_grid.resolve_online_augmentations(["NoSuchPolicy"])
     with pytest.raises(ValueError, match="'online:<augmentation>'"):
         study_stats.cell_kind("offline:RandAugment")
+
+
+def test_the_study_flags_reach_the_grid():
+    import copy  # pylint: disable=import-outside-toplevel
+
+    from absl import flags  # pylint: disable=import-outside-toplevel
+
+    from augbal_tf import flags as _  # noqa: F401  pylint: disable=import-outside-toplevel
+    from augbal_tf import study  # pylint: disable=import-outside-toplevel
+
+    values = copy.deepcopy(flags.FLAGS)
+    values(["prog", "--source=sample", "--study_dir=/tmp/x", "--online_augmentations=randaugment",
+            "--remedies=logit_adjusted"])
+    grid = study.study_from_flags(values).grid
+    assert grid.online_augmentations == ("RandAugment",) and grid.remedies == ("logit_adjusted",)
