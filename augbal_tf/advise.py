@@ -35,11 +35,15 @@ ADVISE_DEFAULTS = {"image_size": 64, "epochs": 10, "batch_size": 32, "patience":
                    "learning_rate": 1e-3, "log_images": 0}
 BASELINES = ("unbalanced", "oversample_random", "undersample", "class_weight")
 AUGMENTATIONS = ("HorizontalFlip", "TrivialAugmentWide", "RandAugment")
+# Loss and prediction fixes, as cheap as the baseline (no extra images): the last to drop.
+REMEDIES = ("logit_adjusted", "balanced_softmax", "posthoc")
 MIN_SEEDS, MAX_SEEDS = study_stats.MIN_SEEDS, 10
 # ResNet18 training at 150 px on 2 CPU cores (benchmarks/results/train_throughput.md);
 # the cost of an image scales with its pixel count.
 IMAGES_PER_SECOND_150PX = 75.0
-CELL_OVERHEAD_SECONDS = 8.0  # Dataset variant, tracing, evaluation, metrics.
+CELL_OVERHEAD_SECONDS = 8.0  # Tracing, evaluation, metrics.
+# Building a cell's dataset variant (benchmarks/results/build_throughput.md: ~800 images/s).
+BUILD_IMAGES_PER_SECOND = 800.0
 ADVICE_MD = "advice.md"
 RULE = ("The winner is the cell with the largest mean paired difference in test balanced accuracy "
         "over the unbalanced baseline among the cells whose verdict is `effective` (Holm-corrected, "
@@ -54,6 +58,7 @@ class Plan:
     class_counts: dict[str, int]
     baselines: tuple[str, ...]
     augmentations: tuple[str, ...]
+    remedies: tuple[str, ...]
     seeds: tuple[int, ...]
     cell_seconds: float
     decisions: list[str]
@@ -64,7 +69,7 @@ class Plan:
 
     @property
     def num_cells(self) -> int:
-        return (len(self.baselines) + len(self.augmentations)) * len(self.seeds)
+        return (len(self.baselines) + len(self.augmentations) + len(self.remedies)) * len(self.seeds)
 
     @property
     def estimated_seconds(self) -> float:
@@ -107,14 +112,16 @@ def count_images(manual_dir: str, classes: Sequence[str] | None = None) -> dict[
 
 
 def estimate_cell_seconds(train_images: int, epochs: int, image_size: int) -> float:
-    """Estimated wall time of one cell on this kind of machine (2 CPU cores)."""
+    """Estimated wall time of one cell on an idle machine of this kind (2 CPU cores)."""
     rate = IMAGES_PER_SECOND_150PX * (150.0 / image_size) ** 2
-    return CELL_OVERHEAD_SECONDS + epochs * train_images / rate
+    return CELL_OVERHEAD_SECONDS + train_images / BUILD_IMAGES_PER_SECOND + epochs * train_images / rate
 
 
 def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minutes: float,
-              baselines: Sequence[str] = BASELINES, augmentations: Sequence[str] = AUGMENTATIONS) -> Plan:
-    """Sizes the study to the budget: as many seeds as fit (3-10), dropping augmentations if needed.
+              baselines: Sequence[str] = BASELINES, augmentations: Sequence[str] = AUGMENTATIONS,
+              remedies: Sequence[str] = REMEDIES) -> Plan:
+    """Sizes the study to the budget: as many seeds as fit (3-10), dropping augmentations, then
+    remedies, if needed.
 
     Raises:
       ValueError: when not even the baselines fit 3 seeds; the message names the budget needed.
@@ -126,25 +133,30 @@ def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minut
     train_images = max(counts.values()) * len(counts)
     cell_seconds = estimate_cell_seconds(train_images, base.epochs, base.image_size)
     baselines = tuple(study_grid.resolve_baselines(baselines))
-    augmentations = tuple(augmentations)
+    augmentations, remedies = tuple(augmentations), tuple(study_grid.resolve_remedies(remedies))
     budget = budget_minutes * 60.0
     while True:
-        cells_per_seed = len(baselines) + len(augmentations)
+        cells_per_seed = len(baselines) + len(augmentations) + len(remedies)
         seeds = min(MAX_SEEDS, int(budget / cell_seconds - 1) // cells_per_seed)
-        if seeds >= MIN_SEEDS or not augmentations:
+        if seeds >= MIN_SEEDS or not (augmentations or remedies):
             break
-        decisions.append(f"Dropped {augmentations[-1]}: with it, {budget_minutes:g} min do not allow "
+        dropped = augmentations[-1] if augmentations else remedies[-1]
+        decisions.append(f"Dropped {dropped}: with it, {budget_minutes:g} min do not allow "
                          f"{MIN_SEEDS} seeds per cell (about {cell_seconds:.0f} s per training run).")
-        augmentations = augmentations[:-1]
+        if augmentations:
+            augmentations = augmentations[:-1]
+        else:
+            remedies = remedies[:-1]
     if seeds < MIN_SEEDS:
         needed = ((len(baselines) * MIN_SEEDS + 1) * cell_seconds) / 60.0
         raise ValueError(f"--budget_minutes={budget_minutes:g} is too small for even the baselines with "
                          f"{MIN_SEEDS} seeds: about {needed:.0f} min needed at --image_size={base.image_size}, "
                          f"--epochs={base.epochs}; raise the budget or lower --epochs / --image_size")
     decisions.append(f"Candidates: baselines {', '.join(baselines)}; augmentation oversampling with "
-                     f"{', '.join(augmentations) or 'none'}; {seeds} seeds each (as many as the "
+                     f"{', '.join(augmentations) or 'none'}; loss/prediction remedies "
+                     f"{', '.join(remedies) or 'none'}; {seeds} seeds each (as many as the "
                      f"{budget_minutes:g} min budget allows, at most {MAX_SEEDS}).")
-    return Plan(counts, baselines, augmentations, tuple(range(seeds)), cell_seconds, decisions)
+    return Plan(counts, baselines, augmentations, remedies, tuple(range(seeds)), cell_seconds, decisions)
 
 
 def choose_winner(summary: pd.DataFrame, results: pd.DataFrame) -> tuple[str, str]:
@@ -169,12 +181,13 @@ def choose_winner(summary: pd.DataFrame, results: pd.DataFrame) -> tuple[str, st
 
 def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *, dry_run: bool = False,
            baselines: Sequence[str] = BASELINES, augmentations: Sequence[str] = AUGMENTATIONS,
+           remedies: Sequence[str] = REMEDIES,
            command: str = "", log: Callable[[str], None] = print,
            train_fn: study.TrainFn | None = None) -> dict:
     """Runs the whole advice (see the module doc); returns what advice.md says, as a dict."""
     workdir = os.path.abspath(os.path.expanduser(workdir))
     counts = count_images(base.manual_dir, base.data.classes)
-    plan = make_plan(counts, base, budget_minutes, baselines, augmentations)
+    plan = make_plan(counts, base, budget_minutes, baselines, augmentations, remedies)
     if not base.data.minority:
         smallest = min(counts.values())
         minority = tuple(name for name, count in counts.items() if count == smallest)
@@ -191,7 +204,7 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
     study_config = study.StudyConfig(
         base=base, study_dir=os.path.join(workdir, "study"),
         grid=study_grid.Grid(ratios=(None,), baselines=plan.baselines, augmentations=plan.augmentations,
-                             seeds=plan.seeds))
+                             remedies=plan.remedies, seeds=plan.seeds))
     summary = study.run_study(study_config, train_fn, command=command, log=log)
     results = pd.read_csv(os.path.join(study_config.study_dir, study.RESULTS_CSV))
     winner, reason = choose_winner(summary, results)

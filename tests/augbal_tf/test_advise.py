@@ -49,11 +49,15 @@ def test_the_budget_sizes_seeds_and_drops_candidates(tmp_path):
     cell = advise.estimate_cell_seconds(2000, 10, 64)
     roomy = advise.make_plan(counts, base, budget_minutes=600)
     assert roomy.seeds == tuple(range(advise.MAX_SEEDS)) and roomy.augmentations == advise.AUGMENTATIONS
-    # Room for the 4 baselines + 1 augmentation with 3 seeds, not for more augmentations.
-    tight = advise.make_plan(counts, base, budget_minutes=(5 * 3 + 1) * cell / 60 + 0.01)
+    assert roomy.remedies == advise.REMEDIES
+    # Room for the 4 baselines + 3 remedies + 1 augmentation with 3 seeds: augmentations go first.
+    tight = advise.make_plan(counts, base, budget_minutes=(8 * 3 + 1) * cell / 60 + 0.01)
     assert tight.augmentations == advise.AUGMENTATIONS[:1] and tight.seeds == (0, 1, 2)
+    assert tight.remedies == advise.REMEDIES
     assert sum("Dropped" in line for line in tight.decisions) == 2
-    assert tight.estimated_seconds <= (5 * 3 + 1) * cell + 1
+    assert tight.estimated_seconds <= (8 * 3 + 1) * cell + 1
+    tighter = advise.make_plan(counts, base, budget_minutes=(5 * 3 + 1) * cell / 60 + 0.01)
+    assert tighter.augmentations == () and tighter.remedies == advise.REMEDIES[:1]
     with pytest.raises(ValueError, match=r"--budget_minutes=1 is too small for even the baselines .* min needed"):
         advise.make_plan(counts, base, budget_minutes=1)
 
@@ -108,6 +112,7 @@ def test_the_whole_advice_with_a_stand_in_trainer(tmp_path):
     assert "estimated" in lines[0]
     advice = advise.advise(_base(folder, tmp_path), str(out), 60, train_fn=fake, log=lines.append,
                            baselines=("unbalanced", "oversample_random"), augmentations=("HorizontalFlip",),
+                           remedies=("logit_adjusted",),
                            command="python -m augbal_tf.advise --manual_dir=photos")
     assert advice["winner"] == "baseline:oversample_random"
     final_dir, final_config = fake.calls[-1]
