@@ -131,8 +131,29 @@ class BasicBlock(keras.layers.Layer):
                 "project": self.project, "seed": self.seed}
 
 
+class _PaperHead:
+    """What the trainer needs of the paper's head (Dense + ReLU + Dropout + Dense), for every classifier.
+
+    The class using it defines `head_hidden`, `head_dropout`, `head_output` and `dropout`.
+    """
+
+    @property
+    def head_layers(self) -> list[keras.layers.Layer]:
+        return [self.head_hidden, self.head_output]
+
+    @property
+    def head_variables(self) -> list:
+        """Trainable variables of the head (what --freeze_backbone trains)."""
+        return [v for layer in self.head_layers for v in layer.trainable_variables]
+
+    def set_dropout_seed(self, seed: int) -> None:
+        """Restarts the dropout random stream, so dropout masks depend on `seed` only."""
+        if self.dropout > 0:  # Keras creates no seed generator for a rate of 0.
+            self.head_dropout.seed_generator.state.assign(np.array([seed, 0], dtype="int64"))
+
+
 @keras.saving.register_keras_serializable("augbal")
-class ResNetClassifier(keras.Model):
+class ResNetClassifier(_PaperHead, keras.Model):
     """ResNet backbone + the paper's head; maps normalised [N, H, W, 3] images to logits.
 
     Args:
@@ -189,20 +210,6 @@ class ResNetClassifier(keras.Model):
         hidden = keras.ops.relu(self.head_hidden(self.global_pool(features)))
         return self.head_output(self.head_dropout(hidden, training=training))
 
-    @property
-    def head_layers(self) -> list[keras.layers.Layer]:
-        return [self.head_hidden, self.head_output]
-
-    @property
-    def head_variables(self) -> list:
-        """Trainable variables of the head (what --freeze_backbone trains)."""
-        return [v for layer in self.head_layers for v in layer.trainable_variables]
-
-    def set_dropout_seed(self, seed: int) -> None:
-        """Restarts the dropout random stream, so dropout masks depend on `seed` only."""
-        if self.dropout > 0:  # Keras creates no seed generator for a rate of 0.
-            self.head_dropout.seed_generator.state.assign(np.array([seed, 0], dtype="int64"))
-
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "architecture": self.architecture, "head_width": self.head_width,
@@ -255,7 +262,7 @@ def apply_bn_mode(model: keras.layers.Layer, bn_mode: str, exclude=()) -> None:
 
 
 @keras.saving.register_keras_serializable("augbal")
-class BackboneClassifier(keras.Model):
+class BackboneClassifier(_PaperHead, keras.Model):
     """A registered backbone (`augbal_tf.backbones`) + the paper's head; model input -> logits.
 
     Args:
@@ -306,19 +313,9 @@ class BackboneClassifier(keras.Model):
     def call(self, inputs, training=False):
         return self.head(self.features(inputs, training=training), training=training)
 
-    @property
-    def head_layers(self) -> list[keras.layers.Layer]:
-        return [self.head_hidden, self.head_output]
-
-    @property
-    def head_variables(self) -> list:
-        """Trainable variables of the head (what --freeze_backbone trains)."""
-        return [v for layer in self.head_layers for v in layer.trainable_variables]
-
     def set_dropout_seed(self, seed: int) -> None:
         """Restarts the dropout (and drop-connect) streams, so their masks depend on `seed` only."""
-        if self.dropout > 0:  # Keras creates no seed generator for a rate of 0.
-            self.head_dropout.seed_generator.state.assign(np.array([seed, 0], dtype="int64"))
+        super().set_dropout_seed(seed)
         for index, generator in enumerate(getattr(self.backbone, "seed_generators", ())):
             generator.state.assign(np.array([seed, index + 1], dtype="int64"))
 

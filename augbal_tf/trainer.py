@@ -74,8 +74,8 @@ def restore_snapshot(backup_dir: str, trainer: "Trainer", epoch: int) -> LoopSta
 EpochHook = Callable[[LoopState], None]
 
 
-def build_optimizer(config: config_lib.TrainConfig) -> keras.optimizers.Optimizer:
-    """The optimizer named by --optimizer (loss-scaled only under float16)."""
+def build_optimizer(config: config_lib.TrainConfig, precision: str) -> keras.optimizers.Optimizer:
+    """The optimizer named by --optimizer (loss-scaled only when the resolved `precision` is float16)."""
     decay = config.weight_decay or None
     if config.optimizer == "adam":
         optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
@@ -89,8 +89,7 @@ def build_optimizer(config: config_lib.TrainConfig) -> keras.optimizers.Optimize
     else:
         raise ValueError(f"--optimizer={config.optimizer!r} is not valid; allowed: "
                          f"{', '.join(config_lib.OPTIMIZERS)}")
-    scaled = precision_lib.needs_loss_scaling(precision_lib.resolve_precision(config_lib.requested_precision(config)))
-    return keras.optimizers.LossScaleOptimizer(optimizer) if scaled else optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer) if precision_lib.needs_loss_scaling(precision) else optimizer
 
 
 def training_checkpoint(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> tf.train.Checkpoint:
@@ -160,14 +159,15 @@ class Trainer:
         self.loss = make_loss(config, counts)
         self.base_weights = class_weights
         self.offsets = posthoc_offsets(config, counts)
+        # Resolved once (auto reads the CPU flags and asks TensorFlow for GPUs).
+        self.precision = precision_lib.resolve_precision(config_lib.requested_precision(config))
         with strategy.scope():
             self.model = model_lib.create_model(
                 config.model, num_classes, config.image_size, weights=config_lib.model_weights(config),
                 bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
                 dropout=config.dropout, seed=config.seed, head_scale=head_scale(config),
-                dtype=precision_lib.keras_policy(precision_lib.resolve_precision(
-                    config_lib.requested_precision(config))))
-            self.optimizer = build_optimizer(config)
+                dtype=precision_lib.keras_policy(self.precision))
+            self.optimizer = build_optimizer(config, self.precision)
             # Freezing variables, not layers: with --bn_mode=train BatchNorm layers stay in
             # training mode, so the backbone's moving statistics keep updating as in the paper's
             # PyTorch runs; --bn_mode=inference (the default with pretrained weights) fixes them.
