@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 from absl import app, flags
 
@@ -77,38 +78,59 @@ class Plan:
         return (self.num_cells + 1) * self.cell_seconds
 
 
-def count_images(manual_dir: str, classes: Sequence[str] | None = None) -> dict[str, int]:
-    """Training images per class of a folder (test-pool images are not counted).
+def _open_source(base: config_lib.TrainConfig):
+    """The builder's source of the run's images (a folder, the embedded sample, tfds:<name>)."""
+    from augbal_datasets.augbal import sources  # pylint: disable=import-outside-toplevel
 
-    Args:
-      manual_dir: the folder.
-      classes: the classes to keep (None: every class folder).
+    return sources.open_source(base.data.source, base.manual_dir, base.data_dir)
+
+
+def _source_name(base: config_lib.TrainConfig) -> str:
+    return f"--manual_dir={base.manual_dir}" if base.data.source == "manual" else f"--source={base.data.source}"
+
+
+def count_images(base: config_lib.TrainConfig) -> dict[str, int]:
+    """Training images per class of the run's source (test-pool images are not counted).
 
     Raises:
       ValueError: a missing or empty folder, fewer than 2 classes, or a class with
-        fewer than 2 images, naming the folder and the class.
+        fewer than 2 images, naming the folder (or source) and the class.
     """
-    from augbal_datasets.augbal import sources  # pylint: disable=import-outside-toplevel
-
-    source = sources.ManualSource(manual_dir)
-    counts: dict[str, int] = {name: 0 for name in source.class_dirs()}
+    where = _source_name(base)
+    counts: dict[str, int] = {}
+    source = _open_source(base)
+    if hasattr(source, "class_dirs"):  # A folder: empty class folders count too.
+        counts = {name: 0 for name in source.class_dirs()}
     for image in source.list_images():
         if image.pool != "test":
             counts[image.label] = counts.get(image.label, 0) + 1
+    classes = base.data.classes
     if classes:
         missing = sorted(set(classes) - set(counts))
         if missing:
-            raise ValueError(f"--classes: {missing} are not class folders of {manual_dir} "
+            raise ValueError(f"--classes: {missing} are not classes of {where} "
                              f"(found: {', '.join(sorted(counts))})")
         counts = {name: counts[name] for name in classes}
     if len(counts) < 2:
-        raise ValueError(f"--manual_dir={manual_dir} holds {len(counts)} class folder(s) "
+        raise ValueError(f"{where} holds {len(counts)} class folder(s) "
                          f"({', '.join(counts) or 'none'}); advise needs at least 2 classes")
     small = {name: count for name, count in counts.items() if count < 2}
     if small:
-        raise ValueError(f"--manual_dir={manual_dir}: class(es) {small} have fewer than 2 training images; "
+        raise ValueError(f"{where}: class(es) {small} have fewer than 2 training images; "
                          "each class needs images for training and validation")
-    return dict(sorted(counts.items()))
+    if not classes:
+        counts = dict(sorted(counts.items()))
+    return counts
+
+
+def studied_counts(counts: dict[str, int], base: config_lib.TrainConfig) -> dict[str, int]:
+    """The class counts the study trains on: the natural ones, or the minority cut by --imbalance_ratio."""
+    ratio = base.data.imbalance_ratio
+    if ratio is None:
+        return dict(counts)
+    minority = set(base.data.minority or ())
+    majority = max(count for name, count in counts.items() if name not in minority)
+    return {name: (max(1, int(majority // ratio)) if name in minority else count) for name, count in counts.items()}
 
 
 def estimate_cell_seconds(train_images: int, epochs: int, image_size: int) -> float:
@@ -126,9 +148,16 @@ def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minut
     Raises:
       ValueError: when not even the baselines fit 3 seeds; the message names the budget needed.
     """
-    decisions = [f"Natural imbalance {max(counts.values()) / min(counts.values()):.1f}:1 "
-                 f"({', '.join(f'{name} {count}' for name, count in counts.items())}); the study compares "
-                 "remedies at this ratio (no artificial cut)."]
+    listed = ", ".join(f"{name} {count}" for name, count in counts.items())
+    natural = f"Natural imbalance {max(counts.values()) / min(counts.values()):.1f}:1 ({listed})"
+    if base.data.imbalance_ratio is None:
+        decisions = [f"{natural}; the study compares remedies at this ratio (no artificial cut)."]
+    else:
+        cut = studied_counts(counts, base)
+        decisions = [f"{natural}; --imbalance_ratio={base.data.imbalance_ratio:g} cuts "
+                     f"{', '.join(base.data.minority)} to about {min(cut.values())} training images "
+                     f"(before the validation carve): the study compares remedies at that ratio."]
+        counts = cut
     # Oversampling cells train on every class topped up to the largest one: the costliest cells.
     train_images = max(counts.values()) * len(counts)
     cell_seconds = estimate_cell_seconds(train_images, base.epochs, base.image_size)
@@ -186,14 +215,20 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
            train_fn: study.TrainFn | None = None) -> dict:
     """Runs the whole advice (see the module doc); returns what advice.md says, as a dict."""
     workdir = os.path.abspath(os.path.expanduser(workdir))
-    counts = count_images(base.manual_dir, base.data.classes)
-    plan = make_plan(counts, base, budget_minutes, baselines, augmentations, remedies)
+    counts = count_images(base)
+    if base.data.imbalance_ratio is not None and not base.data.minority:
+        raise ValueError(f"--imbalance_ratio={base.data.imbalance_ratio:g} needs --minority: the class(es) "
+                         "to cut")
+    minority_decision = None
     if not base.data.minority:
         smallest = min(counts.values())
         minority = tuple(name for name, count in counts.items() if count == smallest)
         base = config_lib.replace(base, minority=minority)
-        plan.decisions.append(f"Minority: {', '.join(minority)} (the fewest training images; set --minority "
-                              "to choose); the report gives its recall.")
+        minority_decision = (f"Minority: {', '.join(minority)} (the fewest training images; set --minority "
+                             "to choose); the report gives its recall.")
+    plan = make_plan(counts, base, budget_minutes, baselines, augmentations, remedies)
+    if minority_decision:
+        plan.decisions.append(minority_decision)
     log("\n".join(["advise: plan"] + [f"- {line}" for line in plan.decisions] +
                   [f"- {plan.num_cells} training runs + the final model, estimated "
                    f"{plan.estimated_seconds / 60:.0f} min on 2 CPU cores"]))
@@ -203,7 +238,7 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
     start = time.monotonic()
     study_config = study.StudyConfig(
         base=base, study_dir=os.path.join(workdir, "study"),
-        grid=study_grid.Grid(ratios=(None,), baselines=plan.baselines, augmentations=plan.augmentations,
+        grid=study_grid.Grid(ratios=(base.data.imbalance_ratio,), baselines=plan.baselines, augmentations=plan.augmentations,
                              remedies=plan.remedies, seeds=plan.seeds))
     summary = study.run_study(study_config, train_fn, command=command, log=log)
     results = pd.read_csv(os.path.join(study_config.study_dir, study.RESULTS_CSV))
@@ -244,16 +279,18 @@ def _gallery(base: config_lib.TrainConfig, winner: str, count: int = 8):
         return None
     import cv2  # pylint: disable=import-outside-toplevel
 
-    from augbal_datasets.augbal import sources  # pylint: disable=import-outside-toplevel
-
-    source = sources.ManualSource(base.manual_dir)
-    paths = [image.source_id for image in source.list_images()
-             if image.label in (base.data.minority or ()) and image.pool != "test"][:count]
+    source = _open_source(base)
+    ids = [image.source_id for image in source.list_images()
+           if image.label in (base.data.minority or ()) and image.pool != "test"][:count]
     images = []
-    for source_id in paths:
-        pixels = cv2.imread(str(source.root / source_id), cv2.IMREAD_COLOR)
-        if pixels is not None:
-            images.append(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB))
+    for _, data in source.iter_read(ids):
+        if isinstance(data, bytes):  # A file's bytes (a folder); arrays come decoded.
+            data = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            data = None if data is None else cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+        elif data is not None and (data.ndim == 2 or data.shape[-1] == 1):
+            data = cv2.cvtColor(data.reshape(data.shape[:2]), cv2.COLOR_GRAY2RGB)
+        if data is not None:
+            images.append(data)
     return report_html.gallery_pairs(images, name, None, seed=0, count=count) if images else None
 
 
@@ -290,9 +327,11 @@ def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     values = flags.FLAGS
-    for name in ("manual_dir", "workdir"):
-        if not values[name].value:
-            raise app.UsageError(f"--{name} is required")
+    if not values.workdir:
+        raise app.UsageError("--workdir is required")
+    if not values.manual_dir and not values["source"].present:
+        raise app.UsageError("--manual_dir is required (your folder of images; or --source=sample for the "
+                             "embedded sample)")
     try:
         base = config_lib.from_flags(values)
         base = config_lib.replace(base, **{name: default for name, default in ADVISE_DEFAULTS.items()

@@ -28,19 +28,23 @@ def _base(folder, tmp_path, **fields):
                               "epochs": 1, **fields})
 
 
+def _cfg(folder, **fields):
+    return config_lib.make(manual_dir=str(folder), **fields)
+
+
 def test_counts_and_bad_folders(tmp_path):
     folder = _folder(tmp_path / "photos", {"buildings": 40, "sea": 10})
-    assert advise.count_images(str(folder)) == {"buildings": 40, "sea": 10}
-    assert advise.count_images(str(folder), ("sea", "buildings")) == {"sea": 10, "buildings": 40}
-    with pytest.raises(ValueError, match=r"--classes: \['forest'\] are not class folders"):
-        advise.count_images(str(folder), ("forest", "sea"))
+    assert advise.count_images(_cfg(folder)) == {"buildings": 40, "sea": 10}
+    assert advise.count_images(_cfg(folder, classes=("sea", "buildings"))) == {"sea": 10, "buildings": 40}
+    with pytest.raises(ValueError, match=r"--classes: \['forest'\] are not classes of --manual_dir"):
+        advise.count_images(_cfg(folder, classes=("forest", "sea")))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no class folders"):
-        advise.count_images(str(tmp_path / "empty"))
+        advise.count_images(_cfg(tmp_path / "empty"))
     with pytest.raises(ValueError, match="advise needs at least 2 classes"):
-        advise.count_images(str(_folder(tmp_path / "one", {"sea": 5})))
+        advise.count_images(_cfg(_folder(tmp_path / "one", {"sea": 5})))
     with pytest.raises(ValueError, match=r"class\(es\) \{'sea': 1\} have fewer than 2 training images"):
-        advise.count_images(str(_folder(tmp_path / "single", {"buildings": 5, "sea": 1})))
+        advise.count_images(_cfg(_folder(tmp_path / "single", {"buildings": 5, "sea": 1})))
 
 
 def test_the_budget_sizes_seeds_and_drops_candidates(tmp_path):
@@ -84,15 +88,16 @@ def test_winner_rule():
 class _FakeTrain:
     """Writes a metrics.json shaped like training's; oversample_random clearly helps."""
 
-    def __init__(self):
+    def __init__(self, classes=("buildings", "sea")):
         self.calls = []
+        self.classes = classes
 
     def __call__(self, config, workdir):
         workdir_lib.prepare(workdir, config)
         self.calls.append((workdir, config))
         score = 0.6 + 0.001 * config.seed + (0.2 if config.data.strategy == "oversample_random" else 0.0)
         per_class = {name: {"precision": score, "recall": score, "f1": score, "support": 5}
-                     for name in ("buildings", "sea")}
+                     for name in self.classes}
         split = {"accuracy": score, "balanced_accuracy": score, "per_class": per_class,
                  "confusion_matrix": [[4, 1], [1, 4]]}
         metrics = {"selected_epoch": 1, "selection": "validation", "epochs_run": 1, "wall_time_s": 2.0,
@@ -135,3 +140,22 @@ def test_an_augmentation_winner_shows_it_on_the_users_minority_images(tmp_path):
     for original, flipped in pairs:
         np.testing.assert_array_equal(flipped, original[:, ::-1])
     assert advise._gallery(base, "baseline:oversample_random") is None  # pylint: disable=protected-access
+
+
+def test_the_embedded_sample_cut_by_a_ratio_is_a_skewed_dataset_to_advise_on(tmp_path):
+    base = config_lib.make(source="sample", classes=("tshirt_top", "shirt"), minority=("shirt",),
+                           imbalance_ratio=20, data_dir=str(tmp_path / "tfds"), image_size=32, epochs=1)
+    counts = advise.count_images(base)
+    assert counts == {"tshirt_top": 300, "shirt": 300}  # The sample's train pool, test pool not counted.
+    assert advise.studied_counts(counts, base) == {"tshirt_top": 300, "shirt": 15}
+    fake = _FakeTrain(classes=("tshirt_top", "shirt"))
+    advice = advise.advise(base, str(tmp_path / "out"), 60, train_fn=fake, log=lambda line: None,
+                           baselines=("unbalanced", "oversample_random"), augmentations=("HorizontalFlip",),
+                           remedies=())
+    assert "--imbalance_ratio=20 cuts shirt to about 15 training images" in advice["plan"].decisions[0]
+    assert {config.data.imbalance_ratio for _, config in fake.calls} == {20.0}
+    assert all("/ratio_20/" in workdir for workdir, _ in fake.calls[:-1])
+    pairs = advise._gallery(base, "aug:HorizontalFlip")  # pylint: disable=protected-access
+    assert len(pairs) == 8 and pairs[0][0].shape == (28, 28, 3) and pairs[0][0].dtype == np.uint8
+    with pytest.raises(ValueError, match="--imbalance_ratio=20 needs --minority"):
+        advise.advise(config_lib.replace(base, minority=None), str(tmp_path / "out2"), 60, train_fn=fake)
