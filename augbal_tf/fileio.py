@@ -7,13 +7,15 @@ file: each write goes to a temporary file in the same folder, then one rename.
 import contextlib
 import os
 import pathlib
+import uuid
 from collections.abc import Iterator
 
 
 def _temporary(path: pathlib.Path) -> pathlib.Path:
     # Same folder (rename is atomic only within a filesystem), same suffixes (writers such
-    # as savefig and save_weights choose the format by them), unique per process.
-    return path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    # as savefig and save_weights choose the format by them), unique per call: shards on
+    # several machines (same pids) write into one shared folder.
+    return path.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}-{path.name}")
 
 
 @contextlib.contextmanager

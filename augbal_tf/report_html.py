@@ -18,13 +18,12 @@ import html
 import math
 import os
 import pathlib
-import tempfile
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from augbal_tf import report_data, report_plots, study_report, study_stats
+from augbal_tf import fileio, report_data, report_plots, study_report, study_stats
 
 REPORT_HTML = "report.html"
 # Re-exported so a caller builds the whole page from this module.
@@ -125,17 +124,7 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
                   gallery_name=gallery_name, failures=failures, missing=missing)
     study_dir.mkdir(parents=True, exist_ok=True)
     path = study_dir / REPORT_HTML
-    # A unique temporary name: shards merging into one folder never share a temp file.
-    handle, tmp = tempfile.mkstemp(prefix=".report.", suffix=".html.tmp", dir=study_dir)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(page)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    fileio.write_atomic(path, page)
     return path
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -201,21 +202,16 @@ def test_failure_mid_render_leaves_no_report(study, tmp_path, monkeypatch):
 
 def test_failure_while_writing_leaves_no_report(study, tmp_path, monkeypatch):
     _, results, summary = study
-    real_fdopen = os.fdopen
+    real_write_text = pathlib.Path.write_text
 
-    class Full(io.StringIO):
-        def write(self, text):
-            super().write(text[:100])
-            raise OSError("No space left on device")
+    def full_disk(self, text, *args, **kwargs):
+        real_write_text(self, text[:100], *args, **kwargs)  # Part of the page reaches the disk.
+        raise OSError("No space left on device")
 
-    def fdopen(handle, *args, **kwargs):
-        os.close(handle)
-        return Full()
-
-    monkeypatch.setattr(report_html.os, "fdopen", fdopen)
+    monkeypatch.setattr(pathlib.Path, "write_text", full_disk)
     with pytest.raises(OSError, match="No space"):
         _write(tmp_path, results, summary)
-    monkeypatch.setattr(report_html.os, "fdopen", real_fdopen)
+    monkeypatch.setattr(pathlib.Path, "write_text", real_write_text)
     assert os.listdir(tmp_path) == []
 
 

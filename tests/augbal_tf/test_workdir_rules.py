@@ -95,3 +95,15 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert list(pathlib.Path(tmp_path).iterdir()) == []
     fileio.write_atomic(target, b"bytes")
     assert target.read_bytes() == b"bytes"
+
+
+def test_two_writers_of_one_file_never_share_a_temporary(tmp_path):
+    # Shards on different machines can have the same pid: the name must differ per call.
+    target = tmp_path / "report.html"
+    with fileio.atomic_path(target) as first, fileio.atomic_path(target) as second:
+        assert first != second and first.parent == second.parent == tmp_path
+        assert first.name.endswith("report.html") and second.name.endswith("report.html")
+        first.write_text("a")
+        second.write_text("b")
+    assert target.read_text() == "a"  # The outer context renamed last.
+    assert list(tmp_path.iterdir()) == [target]
