@@ -133,6 +133,29 @@ def studied_counts(counts: dict[str, int], base: config_lib.TrainConfig) -> dict
     return {name: (max(1, int(majority // ratio)) if name in minority else count) for name, count in counts.items()}
 
 
+def check_datasets(base: config_lib.TrainConfig, cells: Sequence[study_grid.Cell]) -> None:
+    """Fails before any training when a cell's dataset variant cannot be built.
+
+    Reads every image once (an unreadable file fails here, naming it, unless --skip_corrupt),
+    then draws each distinct variant's splits as the builder will (a class too small for the
+    validation or test carve, a ratio that leaves no minority image). Writes nothing.
+
+    Raises:
+      ValueError: naming the source and the problem.
+    """
+    from augbal_datasets.augbal import generate, sampling  # pylint: disable=import-outside-toplevel
+
+    source = _open_source(base)
+    where = _source_name(base)
+    try:
+        _, scan = generate.scan(source, base.data.classes, base.data.skip_corrupt, base.data.store_size)
+        variants = {cell.config.data.name: cell.config.data for cell in cells}  # One check per variant.
+        for variant in variants.values():
+            sampling.make_plan(scan.pools, source.has_test_pool, variant)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
 def estimate_cell_seconds(train_images: int, epochs: int, image_size: int) -> float:
     """Estimated wall time of one cell on an idle machine of this kind (2 CPU cores)."""
     rate = IMAGES_PER_SECOND_150PX * (150.0 / image_size) ** 2
@@ -229,6 +252,11 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
     plan = make_plan(counts, base, budget_minutes, baselines, augmentations, remedies)
     if minority_decision:
         plan.decisions.append(minority_decision)
+    study_config = study.StudyConfig(
+        base=base, study_dir=os.path.join(workdir, "study"),
+        grid=study_grid.Grid(ratios=(base.data.imbalance_ratio,), baselines=plan.baselines,
+                             augmentations=plan.augmentations, remedies=plan.remedies, seeds=plan.seeds))
+    check_datasets(base, study.expand_grid(study_config))
     log("\n".join(["advise: plan"] + [f"- {line}" for line in plan.decisions] +
                   [f"- {plan.num_cells} training runs + the final model, estimated "
                    f"{plan.estimated_seconds / 60:.0f} min on 2 CPU cores"]))
@@ -236,10 +264,6 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
         return {"plan": plan, "winner": None}
     _check_writable(workdir)
     start = time.monotonic()
-    study_config = study.StudyConfig(
-        base=base, study_dir=os.path.join(workdir, "study"),
-        grid=study_grid.Grid(ratios=(base.data.imbalance_ratio,), baselines=plan.baselines, augmentations=plan.augmentations,
-                             remedies=plan.remedies, seeds=plan.seeds))
     summary = study.run_study(study_config, train_fn, command=command, log=log)
     results = pd.read_csv(os.path.join(study_config.study_dir, study.RESULTS_CSV))
     winner, reason = choose_winner(summary, results)

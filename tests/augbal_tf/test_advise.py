@@ -159,3 +159,24 @@ def test_the_embedded_sample_cut_by_a_ratio_is_a_skewed_dataset_to_advise_on(tmp
     assert len(pairs) == 8 and pairs[0][0].shape == (28, 28, 3) and pairs[0][0].dtype == np.uint8
     with pytest.raises(ValueError, match="--imbalance_ratio=20 needs --minority"):
         advise.advise(config_lib.replace(base, minority=None), str(tmp_path / "out2"), 60, train_fn=fake)
+
+
+@pytest.mark.parametrize("problem, fields, message", [
+    ("unreadable", {}, r"--manual_dir=.*sea/broken\.jpg.*set skip_corrupt=true"),
+    ("carve", {"validation_per_class": 5}, r"class 'sea' has \d training images left .* validation_per_class=5 needs more"),
+    ("workdir", {}, r"--workdir=.* cannot be created"),
+])
+def test_bad_input_fails_before_training_and_writes_nothing(tmp_path, problem, fields, message):
+    folder = _folder(tmp_path / "photos", {"buildings": 40, "sea": 10 if problem != "carve" else 4})
+    out = tmp_path / "out"
+    if problem == "unreadable":
+        (folder / "sea" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    if problem == "workdir":
+        (tmp_path / "a_file").write_text("")
+        out = tmp_path / "a_file" / "out"  # Its parent is a file: the folder cannot exist.
+    fake = _FakeTrain()
+    with pytest.raises(ValueError, match=message):
+        advise.advise(_base(folder, tmp_path, **fields), str(out), 60, train_fn=fake, log=lambda line: None,
+                      baselines=("unbalanced", "oversample_random"), augmentations=("HorizontalFlip",),
+                      remedies=())
+    assert fake.calls == [] and not out.exists() and not (tmp_path / "tfds").exists()
