@@ -181,7 +181,7 @@ def _canonical_fields(config: VariantConfig) -> dict[str, Any]:
     out["classes"] = _classes(config.classes)
     out["minority"] = _minority(config.minority, out["classes"])
     out["imbalance_ratio"] = _ratio(config.imbalance_ratio)
-    out["imbalance_profile"] = _profile(config.imbalance_profile, out["imbalance_ratio"], out["minority"])
+    out["imbalance_profile"] = _profile(config.imbalance_profile, out["minority"])
     out["train_per_class"] = _optional_count("train_per_class", config.train_per_class, minimum=1)
     out["test_per_class"] = _optional_count("test_per_class", config.test_per_class, minimum=1)
     out["validation_per_class"] = _validation(config.validation_per_class)
@@ -209,17 +209,15 @@ def _source(value: Any) -> str:
     return value
 
 
-def _profile(value: Any, ratio: float | None, minority: tuple[str, ...] | None) -> str:
+def _profile(value: Any, minority: tuple[str, ...] | None) -> str:
+    # Without imbalance_ratio neither profile cuts (natural counts): a study's base config
+    # sets the profile and each cell its ratio.
     profile = _choice("imbalance_profile", value, IMBALANCE_PROFILES)
-    if profile == "exponential":
-        if ratio is None:
-            raise ValueError("imbalance_profile='exponential' needs an imbalance_ratio (head:tail, >= 1); "
-                             "got imbalance_ratio=None")
-        if minority is not None:
-            # Every class after the head is cut: the order of `classes` says which is which.
-            raise ValueError(f"imbalance_profile='exponential' cuts every class after the first in "
-                             f"`classes` order, so minority must be unset; got minority={list(minority)} "
-                             "(order classes to choose the head instead)")
+    if profile == "exponential" and minority is not None:
+        # Every class after the head is cut: the order of `classes` says which is which.
+        raise ValueError(f"imbalance_profile='exponential' cuts every class after the first in "
+                         f"`classes` order, so minority must be unset; got minority={list(minority)} "
+                         "(order classes to choose the head instead)")
     return profile
 
 

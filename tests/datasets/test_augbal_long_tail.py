@@ -88,7 +88,6 @@ def test_a_ratio_that_empties_a_class_names_it():
 
 
 @pytest.mark.parametrize("fields, match", [
-    (dict(imbalance_profile="exponential"), "needs an imbalance_ratio"),
     (dict(imbalance_profile="exponential", imbalance_ratio=10, minority="sea"), "minority must be unset"),
     (dict(imbalance_profile="exponential", imbalance_ratio=0.5), r"imbalance_ratio must be >= 1"),
     (dict(imbalance_profile="linear", imbalance_ratio=10), r"imbalance_profile must be one of \['step', 'exponential'\]"),
@@ -96,6 +95,15 @@ def test_a_ratio_that_empties_a_class_names_it():
 def test_bad_profile_settings_name_the_field(fields, match):
     with pytest.raises(ValueError, match=match):
         config_lib.VariantConfig(**fields)
+
+
+def test_without_a_ratio_the_exponential_profile_keeps_the_natural_counts():
+    # A study's base config sets the profile; each cell sets its ratio.
+    plan = sampling.make_plan({"a": {"train": [f"a{i}" for i in range(30)]},
+                               "b": {"train": [f"b{i}" for i in range(20)]}}, False,
+                              config_lib.VariantConfig(imbalance_profile="exponential", validation_per_class=0,
+                                                       test_per_class=5))
+    assert plan.cut_counts == {"a": 25, "b": 15} and plan.majority_count is None
 
 
 def test_exponential_needs_two_classes():
