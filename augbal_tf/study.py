@@ -195,6 +195,11 @@ def _run_cells(study: StudyConfig, cells: Sequence[Cell], train_fn: TrainFn | No
 
 def _check_source_folder(config: config_lib.TrainConfig) -> None:
     """Fails before the first cell when every cell would fail on an unusable source folder."""
+    if config.data.source == "fashion_mnist":
+        from augbal_datasets.augbal import fashion_mnist  # pylint: disable=import-outside-toplevel
+        # Names the folder and the install command (Debian's dataset-fashion-mnist).
+        fashion_mnist.find_files(config.manual_dir or fashion_mnist.DEFAULT_DIR)
+        return
     if config.data.source != "manual" or not config.manual_dir:
         return
     # The builder's own check (folder and layout), imported only for manual sources.

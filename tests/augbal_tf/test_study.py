@@ -216,6 +216,17 @@ def test_a_missing_or_empty_manual_folder_fails_before_any_cell(tmp_path, make_f
     assert trainer.calls == [] and not (tmp_path / "study").exists()
 
 
+def test_a_missing_fashion_mnist_folder_fails_before_any_cell(tmp_path):
+    config = _study(tmp_path)
+    config = study.StudyConfig(**{**config.__dict__, "base": config_lib.replace(
+        config.base, source="fashion_mnist", classes=None, minority=None, manual_dir=str(tmp_path / "idx"))})
+    trainer = FakeTrainer()
+    with pytest.raises(FileNotFoundError, match="idx' does not exist; install Debian's package with "
+                                                "scripts/install_system_packages.sh"):
+        study.run_study(config, trainer, log=lambda _: None)
+    assert trainer.calls == [] and not (tmp_path / "study").exists()
+
+
 def test_foreign_files_in_a_cell_workdir_are_an_error(tmp_path):
     config = _study(tmp_path, augmentations=())
     cell = study.expand_grid(config)[0]
