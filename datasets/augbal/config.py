@@ -66,8 +66,9 @@ class VariantConfig:
                          "(the embedded Fashion-MNIST sample), fashion_mnist (the full Fashion-MNIST "
                          "of Debian's dataset-fashion-mnist; --manual_dir overrides its folder) "
                          "or tfds:<name>.")
-    classes: tuple[str, ...] | None = _field(None, "list", "Classes to keep, comma-separated "
-                                             "(empty: all classes of the source, sorted by name).")
+    classes: tuple[str, ...] | None = _field(None, "list", "Classes to keep, comma-separated, "
+                                             "in label order (empty: all classes of the source in its "
+                                             "own order; manual folders sorted by name).")
     minority: tuple[str, ...] | None = _field(None, "list", "Minority class(es), comma-separated "
                                               "(empty: the class with the fewest training images; "
                                               "not used with --imbalance_profile=exponential).")
