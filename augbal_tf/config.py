@@ -35,7 +35,10 @@ HASHED_ONLY_WHEN_SET = {"precision": "float32", "weights": "none", "bn_mode": "a
                         "remix_tau": 0.5,
                         # Online augmentation and re-sampling (#14, #13).
                         "online_augmentation": "", "online_augmentation_params": "",
-                        "online_classes": "all", "sampler": "none"}
+                        "online_classes": "all", "sampler": "none",
+                        # The variant's own late fields (imbalance_profile, #13; their flags
+                        # carry the field names), declared once in the builder's config.
+                        **data_config.HASHED_ONLY_WHEN_SET}
 BN_MODES = ("auto", "train", "inference")
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")  # augbal_tf.precision resolves auto
 # ResNet downsamples by 32: smaller inputs leave no spatial extent for the last stage.

@@ -42,7 +42,7 @@ RESULTS_CSV = "results.csv"
 MAX_REPEATED_FAILURES = 3
 
 RESULT_COLUMNS = (
-    "cell", "dataset", "classes", "ratio", "sampling", "augmentation", "class_weight", "seed",
+    "cell", "dataset", "classes", "ratio", "profile", "sampling", "augmentation", "class_weight", "seed",
     "validation_accuracy", "validation_balanced_accuracy", "test_accuracy",
     "test_balanced_accuracy", "test_minority_recall", "test_minority_f1", "test_macro_f1",
     "selection", "selected_epoch", "epochs_run", "wall_time_s", "workdir")
@@ -195,6 +195,11 @@ def _run_cells(study: StudyConfig, cells: Sequence[Cell], train_fn: TrainFn | No
 
 def _check_source_folder(config: config_lib.TrainConfig) -> None:
     """Fails before the first cell when every cell would fail on an unusable source folder."""
+    if config.data.source == "fashion_mnist":
+        from augbal_datasets.augbal import fashion_mnist  # pylint: disable=import-outside-toplevel
+        # Names the folder and the install command (Debian's dataset-fashion-mnist).
+        fashion_mnist.find_files(config.manual_dir or fashion_mnist.DEFAULT_DIR)
+        return
     if config.data.source != "manual" or not config.manual_dir:
         return
     # The builder's own check (folder and layout), imported only for manual sources.
@@ -268,14 +273,18 @@ def result_row(cell: Cell, metrics: dict) -> dict:
     validation = metrics.get("validation") or {}
     per_class = test.get("per_class", {})
     data = config.data
-    minority_stats = [per_class[name] for name in data.minority or () if name in per_class]
+    minority = data.minority or ()
+    if data.imbalance_profile == "exponential":
+        minority = tuple(metrics.get("class_names", ())[1:])  # the builder's: every class after the head
+    minority_stats = [per_class[name] for name in minority if name in per_class]
     f1s = [stats["f1"] for stats in per_class.values()]
     dataset = data.source
     if data.source == "manual" and config.manual_dir:
         dataset = f"manual:{os.path.basename(os.path.normpath(config.manual_dir))}"
     return {
         "cell": cell.label, "dataset": dataset, "classes": ",".join(per_class) or
-        ",".join(data.classes or ()), "ratio": cell.ratio_label, "sampling": data.strategy,
+        ",".join(data.classes or ()), "ratio": cell.ratio_label, "profile": data.imbalance_profile,
+        "sampling": data.strategy,
         "augmentation": ",".join(data.augmentation_names), "class_weight": config.class_weight,
         "seed": cell.seed,
         "validation_accuracy": validation.get("accuracy", math.nan),

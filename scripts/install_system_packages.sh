@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages augbal uses beyond its Python dependencies (Debian).
-# dataset-fashion-mnist: the real Fashion-MNIST IDX files the embedded sample data is made from
-# (only needed to regenerate or verify it: datasets/augbal/sample_data/make_sample.py).
+# dataset-fashion-mnist: the real Fashion-MNIST IDX files: the builder's source=fashion_mnist
+# (launch/fashion_mnist_lt/) and what the embedded sample data is made from
+# (datasets/augbal/sample_data/make_sample.py).
 # chromium: the headless browser the report.html test renders the study report in
 # (tests/augbal_tf/test_report_html.py skips without it).
 # Idempotent: a package already present is not installed again.

@@ -58,11 +58,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {"1.0.0": "Initial release: sources, sampling plan, strategies, Beam path."}
     BUILDER_CONFIGS = PREDEFINED
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
-    Only for `source: manual`. Point --manual_dir (or prepare_variant(manual_dir=))
+    For `source: manual`. Point --manual_dir (or prepare_variant(manual_dir=))
     at a folder in one of these layouts:
       seg_train/seg_train/<class>/*.jpg + seg_test/seg_test/<class>/*.jpg  (Intel Scene archive)
       train/<class>/* + test/<class>/*                                     (split folders)
       <class>/*                                 (single folder; a seeded test split is carved)
+    For `source: fashion_mnist`, --manual_dir optionally overrides the folder of the four
+    Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist, Debian's
+    dataset-fashion-mnist).
     """
 
     def __init__(self, *, num_workers: int | None = None, **kwargs):
@@ -75,6 +78,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         """
         self._num_workers = num_workers
         self._use_beam = False
+        self._manual_dir_given = None
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -100,6 +104,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         # tfds keeps the Beam request in the download config only: remember it here.
         self._use_beam = bool(download_config and (download_config.beam_options is not None
                                                     or download_config.beam_runner is not None))
+        # Whether a manual_dir was given at all (dl_manager.manual_dir defaults to a folder
+        # under data_dir): fashion_mnist falls back to Debian's folder without one.
+        self._manual_dir_given = download_config.manual_dir if download_config else None
         super()._download_and_prepare(dl_manager, download_config)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
@@ -111,6 +118,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 manual_dir = dl_manager.manual_dir
             except AssertionError as error:
                 raise ValueError(f"source 'manual' needs --manual_dir / manual_dir=: {error}") from None
+        elif variant.source == "fashion_mnist":
+            manual_dir = self._manual_dir_given
         source = sources.open_source(variant.source, manual_dir, data_dir=str(self.data_dir_root))
         classes, scan = generate.scan(source, config["classes"], variant.skip_corrupt,
                                       variant.store_size, self._num_workers)

@@ -21,7 +21,13 @@ from typing import Any
 
 STRATEGIES = ("balanced", "unbalanced", "undersample", "oversample_random", "oversample_augment")
 ENCODINGS = ("png", "jpeg")
-SOURCES = ("manual", "sample", "tfds:<name>")
+SOURCES = ("manual", "sample", "fashion_mnist", "tfds:<name>")
+# How the cut spreads over the classes: `step` cuts the minority classes to majority // ratio;
+# `exponential` is the CIFAR-LT profile (Cao et al. 2019) over the classes in `classes` order.
+IMBALANCE_PROFILES = ("step", "exponential")
+# Fields added after the first release, left out of the canonical JSON (so of the hash and
+# name) while they hold this default: variants prepared before them keep their names.
+HASHED_ONLY_WHEN_SET = {"imbalance_profile": "step"}
 
 # Name prefix pieces are truncated so that names stay short and path-safe; the hash
 # (of the canonical JSON) is what makes them unique.
@@ -57,13 +63,21 @@ class VariantConfig:
     """
 
     source: str = _field("manual", "str", "Image source: manual (a folder, --manual_dir), sample "
-                         "(the embedded Fashion-MNIST sample) or tfds:<name>.")
-    classes: tuple[str, ...] | None = _field(None, "list", "Classes to keep, comma-separated "
-                                             "(empty: all classes of the source, sorted by name).")
+                         "(the embedded Fashion-MNIST sample), fashion_mnist (the full Fashion-MNIST "
+                         "of Debian's dataset-fashion-mnist; --manual_dir overrides its folder) "
+                         "or tfds:<name>.")
+    classes: tuple[str, ...] | None = _field(None, "list", "Classes to keep, comma-separated, "
+                                             "in label order (empty: all classes of the source in its "
+                                             "own order; manual folders sorted by name).")
     minority: tuple[str, ...] | None = _field(None, "list", "Minority class(es), comma-separated "
-                                              "(empty: the class with the fewest training images).")
+                                              "(empty: the class with the fewest training images; "
+                                              "not used with --imbalance_profile=exponential).")
     imbalance_ratio: float | None = _field(None, "float", "Majority:minority ratio of the cut "
                                            "(unset: no cut, the natural counts).")
+    imbalance_profile: str = _field(
+        "step", "choice", "How imbalance_ratio cuts the classes: step (the minority classes to "
+        "majority // ratio) or exponential (class c of C keeps floor(n_max * ratio^(-c/(C-1))), "
+        "in classes order: the first class is the head, every later one a minority).")
     train_per_class: int | None = _field(None, "count", "Train images per class: int, or unset "
                                          "for all (a cap on the majority count).")
     test_per_class: int | None = _field(None, "count", "Test images per class: int, or unset for "
@@ -123,7 +137,7 @@ class VariantConfig:
         strategy = "custom" if isinstance(self.strategy, dict) else self.strategy
         parts = [self.source.replace(":", "_"), strategy]
         if self.imbalance_ratio is not None:
-            parts.append(f"r{self.imbalance_ratio:g}")
+            parts.append(f"r{self.imbalance_ratio:g}" + ("exp" if self.imbalance_profile == "exponential" else ""))
         if self.augmentation is not None:
             parts.append("policy" if isinstance(self.augmentation, tuple) else self.augmentation.lower())
         prefix = _UNSAFE.sub("_", "-".join(parts))[:_PREFIX_MAX]
@@ -135,7 +149,8 @@ class VariantConfig:
 
     def _json_fields(self) -> dict[str, Any]:
         return {name: list(value) if isinstance(value, tuple) else value
-                for name, value in ((name, getattr(self, name)) for name in FIELD_NAMES)}
+                for name, value in ((name, getattr(self, name)) for name in FIELD_NAMES)
+                if not (name in HASHED_ONLY_WHEN_SET and value == HASHED_ONLY_WHEN_SET[name])}
 
     @property
     def augmentation_names(self) -> tuple[str, ...]:
@@ -167,6 +182,7 @@ def _canonical_fields(config: VariantConfig) -> dict[str, Any]:
     out["classes"] = _classes(config.classes)
     out["minority"] = _minority(config.minority, out["classes"])
     out["imbalance_ratio"] = _ratio(config.imbalance_ratio)
+    out["imbalance_profile"] = _profile(config.imbalance_profile, out["minority"])
     out["train_per_class"] = _optional_count("train_per_class", config.train_per_class, minimum=1)
     out["test_per_class"] = _optional_count("test_per_class", config.test_per_class, minimum=1)
     out["validation_per_class"] = _validation(config.validation_per_class)
@@ -188,10 +204,22 @@ def _canonical_fields(config: VariantConfig) -> dict[str, Any]:
 
 
 def _source(value: Any) -> str:
-    if not isinstance(value, str) or not (value in ("manual", "sample") or
+    if not isinstance(value, str) or not (value in ("manual", "sample", "fashion_mnist") or
                                           (value.startswith("tfds:") and len(value) > 5)):
-        raise ValueError(f"source must be 'manual', 'sample' or 'tfds:<name>', got {value!r}")
+        raise ValueError(f"source must be 'manual', 'sample', 'fashion_mnist' or 'tfds:<name>', got {value!r}")
     return value
+
+
+def _profile(value: Any, minority: tuple[str, ...] | None) -> str:
+    # Without imbalance_ratio neither profile cuts (natural counts): a study's base config
+    # sets the profile and each cell its ratio.
+    profile = _choice("imbalance_profile", value, IMBALANCE_PROFILES)
+    if profile == "exponential" and minority is not None:
+        # Every class after the head is cut: the order of `classes` says which is which.
+        raise ValueError(f"imbalance_profile='exponential' cuts every class after the first in "
+                         f"`classes` order, so minority must be unset; got minority={list(minority)} "
+                         "(order classes to choose the head instead)")
+    return profile
 
 
 def _classes(value: Any) -> tuple[str, ...] | None:

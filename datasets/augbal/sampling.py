@@ -9,8 +9,10 @@ Order of operations (README.md documents the same):
   2. majority = min(`train_per_class`, smallest class left) when `imbalance_ratio`
      is set (all variants with the same `data_seed` share the majority subset);
      otherwise each class keeps min(`train_per_class`, its own count).
-  3. minority = majority // `imbalance_ratio`: a prefix of the class's seeded draw,
-     so the ratio-8 subset is inside the ratio-4 one.
+  3. minority = majority // `imbalance_ratio` (`imbalance_profile` step): a prefix of
+     the class's seeded draw, so the ratio-8 subset is inside the ratio-4 one. With the
+     exponential profile class c of C keeps floor(majority * ratio^(-c/(C-1))), the
+     first class being the head and every later class a minority.
   4. resample by `strategy` (duplicates or augmented copies of originals).
 
 Every draw uses its own `numpy.random.Generator` seeded from (seed, stable hash of
@@ -82,6 +84,9 @@ class Plan:
     minority_count: int | None
     validation_per_class: int
     test_per_class: int
+    imbalance_profile: str = "step"
+    # Real training images per class after the cut, before resampling.
+    cut_counts: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def counts_after(self) -> dict[str, dict[str, int]]:
         """Split -> class -> number of examples."""
@@ -105,6 +110,8 @@ class Plan:
             "counts_after": self.counts_after(),
             "majority_count": self.majority_count,
             "minority_count": self.minority_count,
+            "imbalance_profile": self.imbalance_profile,
+            "cut_counts": self.cut_counts,
             "validation_per_class": self.validation_per_class,
             "test_per_class": self.test_per_class,
             "generated": self.generated_count(),
@@ -114,6 +121,22 @@ class Plan:
 def minority_count(majority: int, ratio: float) -> int:
     """majority // ratio, as in the paper (2000 at ratio 8 -> 250)."""
     return int(majority // ratio)
+
+
+def exponential_counts(n_max: int, ratio: float, num_classes: int) -> list[int]:
+    """The CIFAR-LT profile: class c keeps floor(n_max * ratio^(-c/(C-1))) images.
+
+    Written as Cao et al.'s reference code computes it (`int(n_max * (1/ratio)**(c/(C-1)))`),
+    so the totals match the literature: 12,406 images for CIFAR-10-LT at ratio 100.
+
+    Raises:
+      ValueError: for fewer than 2 classes or a ratio below 1.
+    """
+    if num_classes < 2:
+        raise ValueError(f"imbalance_profile='exponential' needs at least 2 classes, got {num_classes}")
+    if ratio < 1:
+        raise ValueError(f"imbalance_ratio must be >= 1 (head:tail), got {ratio!r}")
+    return [int(n_max * (1.0 / ratio) ** (c / (num_classes - 1))) for c in range(num_classes)]
 
 
 def make_plan(pools: Mapping[str, Mapping[str, Sequence[str]]], has_test_pool: bool,
@@ -152,7 +175,11 @@ def make_plan(pools: Mapping[str, Mapping[str, Sequence[str]]], has_test_pool: b
     # One seeded order per class: every cut below takes a prefix of it, so the
     # subsets of different ratios and strategies nest inside each other.
     draws = {name: _permuted(train_pools[name], seed, f"train/{name}") for name in classes}
-    minority = config.minority or [min(classes, key=lambda n: (len(train_pools[n]), classes.index(n)))]
+    exponential = config.imbalance_profile == "exponential"
+    if exponential:
+        minority = classes[1:]  # every class after the head is cut (and topped up by oversampling)
+    else:
+        minority = config.minority or [min(classes, key=lambda n: (len(train_pools[n]), classes.index(n)))]
     missing = [name for name in minority if name not in classes]
     if missing:
         raise ValueError(f"minority class(es) {missing} are not among the classes {classes}")
@@ -161,12 +188,18 @@ def make_plan(pools: Mapping[str, Mapping[str, Sequence[str]]], has_test_pool: b
     majority = minority_n = None
     if ratio is not None:
         majority = min([len(draws[name]) for name in classes] + ([cap] if cap else []))
-        minority_n = minority_count(majority, ratio)
+        if exponential:
+            base = dict(zip(classes, exponential_counts(majority, ratio, len(classes))))
+            minority_n = base[classes[-1]]
+        else:
+            minority_n = minority_count(majority, ratio)
+            base = {name: minority_n if name in minority else majority for name in classes}
         if minority_n == 0:
-            raise ValueError(f"imbalance_ratio={ratio:g} leaves zero minority images: the majority "
-                             f"count is {majority} (train_per_class={cap}, smallest class left "
+            empty = [name for name in classes if base[name] == 0]
+            raise ValueError(f"imbalance_ratio={ratio:g} leaves zero minority images (class(es) {empty}, "
+                             f"{config.imbalance_profile} profile): the majority count is {majority} "
+                             f"(train_per_class={cap}, smallest class left "
                              f"{min(len(d) for d in draws.values())})")
-        base = {name: minority_n if name in minority else majority for name in classes}
     else:
         base = {name: min(len(draws[name]), cap) if cap else len(draws[name]) for name in classes}
     targets = _targets(config.strategy, base, minority, majority, ratio)
@@ -191,7 +224,8 @@ def make_plan(pools: Mapping[str, Mapping[str, Sequence[str]]], has_test_pool: b
     }
     return Plan(classes=classes, minority=list(minority), splits=splits, counts_before=counts_before,
                 majority_count=majority, minority_count=minority_n,
-                validation_per_class=validation_per_class, test_per_class=test_per_class)
+                validation_per_class=validation_per_class, test_per_class=test_per_class,
+                imbalance_profile=config.imbalance_profile, cut_counts=dict(base))
 
 
 def _permuted(ids: Sequence[str], seed: int, what: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Where original images come from: a manual folder, the embedded sample, or a tfds dataset.
+"""Where original images come from: a manual folder, the embedded sample, Fashion-MNIST or tfds.
 
 Every source lists its images as `SourceImage`s (a stable relative id, the class
 name and the pool: 'train' or 'test', the latter absent for a single folder of
@@ -20,6 +20,8 @@ import numpy as np
 # epath, not pathlib: manual_dir may live on gs:// (or any tf.io.gfile file system) when
 # Beam workers on a cluster read it; local paths use plain os calls.
 from etils import epath
+
+from augbal_datasets.augbal import fashion_mnist
 
 TRAIN, TEST = "train", "test"
 
@@ -125,6 +127,41 @@ class SampleSource(Source):
         return split.images[int(index)]
 
 
+class FashionMnistSource(Source):
+    """The full Fashion-MNIST (60,000 train + 10,000 test 28x28 grayscale arrays) from IDX files.
+
+    The official train/test split is the train/test pool. Images are served from the
+    decoded arrays (no image files are written); ids are `fashion_mnist/<pool>/<index>`.
+    """
+
+    layout = "fashion_mnist_idx"
+
+    def __init__(self, folder: str | os.PathLike | None = None):
+        self.folder = str(folder) if folder else fashion_mnist.DEFAULT_DIR
+        fashion_mnist.find_files(self.folder)  # a missing folder fails here, before any work
+        self._arrays = None
+
+    def __getstate__(self):
+        # Beam workers and pickles get the folder only; each loads the arrays once on first read.
+        return {**self.__dict__, "_arrays": None}
+
+    def _pools(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        if self._arrays is None:
+            self._arrays = {pool: fashion_mnist.load_pool(self.folder, pool) for pool in (TRAIN, TEST)}
+        return self._arrays
+
+    def list_images(self) -> list[SourceImage]:
+        return [SourceImage(f"fashion_mnist/{pool}/{index:05d}", fashion_mnist.CLASS_NAMES[int(label)], pool)
+                for pool, (_, labels) in self._pools().items() for index, label in enumerate(labels)]
+
+    def class_order(self, present):
+        return [name for name in fashion_mnist.CLASS_NAMES if name in set(present)]
+
+    def read(self, source_id: str) -> np.ndarray:
+        _, pool, index = source_id.split("/")
+        return self._pools()[pool][0][int(index)]
+
+
 class TfdsSource(Source):
     """An image-classification dataset from the TFDS catalog (`tfds:<name>`).
 
@@ -196,9 +233,12 @@ def open_source(source: str, manual_dir: str | os.PathLike | None,
         return ManualSource(manual_dir)
     if source == "sample":
         return SampleSource()
+    if source == "fashion_mnist":
+        # manual_dir, when given, is the folder of the IDX files (default: Debian's).
+        return FashionMnistSource(manual_dir)
     if source.startswith("tfds:"):
         return TfdsSource(source[len("tfds:"):], data_dir)
-    raise ValueError(f"source must be 'manual', 'sample' or 'tfds:<name>', got {source!r}")
+    raise ValueError(f"source must be 'manual', 'sample', 'fashion_mnist' or 'tfds:<name>', got {source!r}")
 
 
 def _hidden(path: epath.Path) -> bool:

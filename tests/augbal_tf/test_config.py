@@ -87,3 +87,21 @@ def test_replace_routes_variant_fields():
     config = config_lib.make(source="sample", epochs=3)
     changed = config_lib.replace(config, sampling="balanced", epochs=4)
     assert changed.data.strategy == "balanced" and changed.epochs == 4 and config.data.strategy == "unbalanced"
+
+
+def test_imbalance_profile_keeps_the_run_hashes_of_earlier_runs():
+    # Golden: flags_hash and variant name of the sample run before --imbalance_profile existed.
+    before = config_lib.make(source="sample")
+    assert config_lib.flags_hash(before) == "3abebff6d217d0b846fd060b41200df08256f7efefeb8e6ddeef1f81010cbe87"
+    assert before.data.name == "sample-unbalanced-1089ce684d"
+    assert config_lib.flags_hash(config_lib.replace(before, imbalance_profile="step")) == config_lib.flags_hash(before)
+    long_tail = config_lib.make(source="fashion_mnist", imbalance_profile="exponential", imbalance_ratio=100)
+    assert long_tail.data.imbalance_profile == "exponential"
+    assert config_lib.flags_hash(long_tail) != config_lib.flags_hash(config_lib.replace(long_tail, imbalance_profile="step"))
+    values = _parse("--source=fashion_mnist", "--imbalance_profile=exponential", "--imbalance_ratio=100")
+    parsed = config_lib.from_flags(values)
+    assert parsed.data == long_tail.data
+    lines = config_lib.flag_lines(parsed, "/w")
+    assert "--imbalance_profile=exponential" in lines
+    again = config_lib.from_flags(_parse(*[line for line in lines if not line.startswith("--workdir")]))
+    assert again == parsed and config_lib.flags_hash(again) == config_lib.flags_hash(parsed)

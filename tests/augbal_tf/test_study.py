@@ -5,6 +5,7 @@ a metrics.json shaped like training's, without TensorFlow; the end-to-end study 
 real training is in test_study_e2e.py.
 """
 
+import dataclasses
 import json
 import pathlib
 
@@ -214,6 +215,34 @@ def test_a_missing_or_empty_manual_folder_fails_before_any_cell(tmp_path, make_f
                                          f"\\(manual_dir '{folder}' {reason}"):
         study.run_study(config, trainer, log=lambda _: None)
     assert trainer.calls == [] and not (tmp_path / "study").exists()
+
+
+def test_a_missing_fashion_mnist_folder_fails_before_any_cell(tmp_path):
+    config = _study(tmp_path)
+    config = study.StudyConfig(**{**config.__dict__, "base": config_lib.replace(
+        config.base, source="fashion_mnist", classes=None, minority=None, manual_dir=str(tmp_path / "idx"))})
+    trainer = FakeTrainer()
+    with pytest.raises(FileNotFoundError, match="idx' does not exist; install Debian's package with "
+                                                "scripts/install_system_packages.sh"):
+        study.run_study(config, trainer, log=lambda _: None)
+    assert trainer.calls == [] and not (tmp_path / "study").exists()
+
+
+def test_result_row_of_an_exponential_cell_names_the_profile_and_its_minority(tmp_path):
+    base = config_lib.replace(_study(tmp_path).base, classes=None, minority=None, imbalance_profile="exponential")
+    grid = study_grid.Grid(ratios=(10.0,), baselines=("unbalanced",), seeds=(0,))
+    cell = study_grid.expand(grid, base, str(tmp_path), False)[0]
+    per_class = {"tshirt_top": {"recall": 1.0, "f1": 1.0}, "pullover": {"recall": 0.5, "f1": 0.4},
+                 "shirt": {"recall": 0.0, "f1": 0.0}}
+    metrics = {"class_names": list(per_class),
+               "test": {"accuracy": 0.5, "balanced_accuracy": 0.5, "per_class": per_class}}
+    row = study.result_row(cell, metrics)
+    # Every class after the head is a minority of the exponential cut.
+    assert row["profile"] == "exponential" and row["test_minority_recall"] == 0.25
+    assert row["test_minority_f1"] == pytest.approx(0.2)
+    step = study.result_row(dataclasses.replace(cell, config=config_lib.replace(
+        cell.config, imbalance_profile="step", minority=("shirt",))), metrics)
+    assert step["profile"] == "step" and step["test_minority_recall"] == 0.0
 
 
 def test_foreign_files_in_a_cell_workdir_are_an_error(tmp_path):

@@ -9,24 +9,17 @@ seeded random subset of each split, so the output is the same on every run.
 """
 
 import argparse
-import gzip
 import pathlib
 
 import numpy as np
 
-CLASS_IDS = {"tshirt_top": 0, "pullover": 2, "shirt": 6}
+# The IDX reader of the builder's `fashion_mnist` source: one reader for both.
+from augbal_datasets.augbal import fashion_mnist
+
+CLASS_IDS = {name: fashion_mnist.CLASS_NAMES.index(name) for name in ("tshirt_top", "pullover", "shirt")}
 TRAIN_PER_CLASS = 300
 TEST_PER_CLASS = 100
 SEED = 20221127
-
-
-def read_idx(path):
-    """Reads one gzipped IDX file (images or labels) into a uint8 array."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 def pick(images, labels, per_class, rng):
@@ -42,15 +35,12 @@ def pick(images, labels, per_class, rng):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--idx_dir", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--idx_dir", default=fashion_mnist.DEFAULT_DIR)
     parser.add_argument("--out", default=str(pathlib.Path(__file__).with_name("fashion_mnist_sample.npz")))
     args = parser.parse_args()
-    idx_dir = pathlib.Path(args.idx_dir)
     rng = np.random.default_rng(SEED)
-    train = pick(read_idx(idx_dir / "train-images-idx3-ubyte.gz"),
-                 read_idx(idx_dir / "train-labels-idx1-ubyte.gz"), TRAIN_PER_CLASS, rng)
-    test = pick(read_idx(idx_dir / "t10k-images-idx3-ubyte.gz"),
-                read_idx(idx_dir / "t10k-labels-idx1-ubyte.gz"), TEST_PER_CLASS, rng)
+    train = pick(*fashion_mnist.load_pool(args.idx_dir, "train"), TRAIN_PER_CLASS, rng)
+    test = pick(*fashion_mnist.load_pool(args.idx_dir, "test"), TEST_PER_CLASS, rng)
     np.savez_compressed(
         args.out,
         train_images=train[0], train_labels=train[1],
