@@ -91,7 +91,8 @@ def test_config_is_frozen_and_derived_values_are_cached(monkeypatch):
 
 
 def test_prepare_variant_canonicalises_once(monkeypatch, tmp_path):
-    from augbal_datasets.augbal import prepare  # pylint: disable=import-outside-toplevel
+    # The builder module first: importing it builds its predefined configs, which must not count.
+    from augbal_datasets.augbal import augbal_dataset_builder, prepare  # noqa: F401  pylint: disable=import-outside-toplevel
 
     calls = []
     original = config_lib._canonical_fields
