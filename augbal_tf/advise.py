@@ -29,7 +29,7 @@ from absl import app, flags
 
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
-from augbal_tf import report_html, study, study_grid, study_stats
+from augbal_tf import report_html, study, study_grid, study_power, study_stats
 
 # Sizes a CPU box can afford; a flag the user gives explicitly always wins.
 ADVISE_DEFAULTS = {"image_size": 64, "epochs": 10, "batch_size": 32, "patience": 4,
@@ -216,7 +216,8 @@ def choose_winner(summary: pd.DataFrame, results: pd.DataFrame) -> tuple[str, st
     effective = summary[summary["verdict"] == "effective"]
     if effective.empty:
         return study_stats.REFERENCE_CELL, ("No cell is effective after the Holm correction, so the "
-                                            "recommendation is the plain unbalanced baseline.")
+                                            "recommendation is the plain unbalanced baseline."
+                                            + _promising(summary))
     cost = results.groupby("cell")["wall_time_s"].mean()
     best = effective["mean_difference"].max()
     tied = effective[effective["mean_difference"] >= best - 0.001]
@@ -229,6 +230,22 @@ def choose_winner(summary: pd.DataFrame, results: pd.DataFrame) -> tuple[str, st
     if len(tied) > 1:
         reason += f" Tied with {', '.join(c for c in tied['cell'] if c != winner)}; the cheaper one wins."
     return winner, reason
+
+
+def _promising(summary: pd.DataFrame, count: int = 2) -> str:
+    """What to try next when nothing is effective: the cells whose uncorrected interval excludes zero."""
+    rows = summary[(summary["verdict"] == "neutral") & (summary["ci_low"] > 0)]
+    if rows.empty or "sd_diff" not in rows:
+        return ""
+    parts = []
+    for row in rows.sort_values("mean_difference", ascending=False).head(count).itertuples():
+        needed = study_power.seeds_needed(row.mean_difference, row.sd_diff, row.alpha_bonferroni)
+        seeds = f"about {needed} seeds would decide it" if needed else "the seeds needed are unknown"
+        parts.append(f"{row.cell} ({100 * row.mean_difference:+.1f} points, 95% interval "
+                     f"{100 * row.ci_low:+.1f} to {100 * row.ci_high:+.1f}, Holm p {row.p_holm:.3f}; {seeds})")
+    return (" Promising but not decided with this budget: " + "; ".join(parts) +
+            " (80% power at the study's corrected alpha, if the true effect is the measured one). "
+            "A larger --budget_minutes buys those seeds.")
 
 
 def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *, dry_run: bool = False,

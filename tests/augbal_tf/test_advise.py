@@ -1,6 +1,7 @@
 """advise: folder checks, budget sizing, the winner rule, and the whole flow with a stand-in trainer."""
 
 import json
+import math
 import pathlib
 
 import cv2
@@ -80,9 +81,29 @@ def test_winner_rule():
     summary = _summary([("baseline:unbalanced", "reference", 0.0), ("aug:A", "effective", 0.05),
                         ("baseline:oversample_random", "effective", 0.02)])
     assert advise.choose_winner(summary, results)[0] == "aug:A"
-    none = _summary([("baseline:unbalanced", "reference", 0.0), ("aug:A", "neutral", 0.05)])
-    assert advise.choose_winner(none, results) == ("baseline:unbalanced", pytest.approx(
-        "No cell is effective after the Holm correction, so the recommendation is the plain unbalanced baseline."))
+    none = _summary([("baseline:unbalanced", "reference", 0.0), ("aug:A", "neutral", 0.005)])
+    none["ci_low"] = -0.005  # Its interval includes zero: nothing promising to name.
+    assert advise.choose_winner(none, results) == (
+        "baseline:unbalanced",
+        "No cell is effective after the Holm correction, so the recommendation is the plain unbalanced baseline.")
+
+
+def test_without_a_winner_the_reason_names_what_more_seeds_would_decide():
+    from augbal_tf import study_power  # pylint: disable=import-outside-toplevel
+
+    summary = _summary([("baseline:unbalanced", "reference", 0.0), ("aug:A", "neutral", 0.12),
+                        ("aug:B", "neutral", 0.02), ("aug:C", "neutral", 0.09)])
+    summary["ci_low"] = [math.nan, 0.066, -0.05, 0.052]
+    summary["p_holm"] = [math.nan, 0.054, 0.7, 0.054]
+    summary["sd_diff"] = [math.nan, 0.035, 0.1, 0.028]
+    summary["alpha_bonferroni"] = 0.05 / 3
+    winner, reason = advise.choose_winner(summary, pd.DataFrame({"cell": [], "wall_time_s": []}))
+    assert winner == "baseline:unbalanced"
+    needed_a = study_power.seeds_needed(0.12, 0.035, 0.05 / 3)
+    assert 3 <= needed_a <= 6  # A 3.4-sd effect: a handful of seeds.
+    assert (f"Promising but not decided with this budget: aug:A (+12.0 points, 95% interval +6.6 to +13.0, "
+            f"Holm p 0.054; about {needed_a} seeds would decide it); aug:C") in reason
+    assert "aug:B" not in reason  # Its interval includes zero.
 
 
 class _FakeTrain:
