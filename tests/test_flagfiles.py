@@ -56,6 +56,10 @@ def test_flagfile_parses_and_validates(path, monkeypatch):
             assert word in header, f"{path}'s header must state the {word}"
     else:
         config_lib.from_flags(values)
+        if values["budget_minutes"].present:  # An advise record: it states what it costs too.
+            header = "\n".join(line for line in lines if line.startswith("#")).lower()
+            for word in ("hardware", "duration", "expected"):
+                assert word in header, f"{path}'s header must state the {word}"
 
 
 def test_nested_include_is_followed(tmp_path, monkeypatch):
