@@ -133,6 +133,16 @@ def studied_counts(counts: dict[str, int], base: config_lib.TrainConfig) -> dict
     return {name: (max(1, int(majority // ratio)) if name in minority else count) for name, count in counts.items()}
 
 
+def busy_warning(load: float | None = None, cores: int | None = None) -> str:
+    """A note for the plan when other work already keeps the CPU busy (the estimate assumes it idle)."""
+    load = os.getloadavg()[0] if load is None else load
+    cores = os.cpu_count() or 1 if cores is None else cores
+    if load < 0.5 * cores:
+        return ""
+    return (f" (the machine is busy now: load {load:.1f} on {cores} cores, so expect up to "
+            f"{1 + load / cores:.0f}x longer)")
+
+
 def check_datasets(base: config_lib.TrainConfig, cells: Sequence[study_grid.Cell]) -> None:
     """Fails before any training when a cell's dataset variant cannot be built.
 
@@ -276,7 +286,7 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
     check_datasets(base, study.expand_grid(study_config))
     log("\n".join(["advise: plan"] + [f"- {line}" for line in plan.decisions] +
                   [f"- {plan.num_cells} training runs + the final model, estimated "
-                   f"{plan.estimated_seconds / 60:.0f} min on 2 CPU cores"]))
+                   f"{plan.estimated_seconds / 60:.0f} min on 2 idle CPU cores{busy_warning()}"]))
     if dry_run:
         return {"plan": plan, "winner": None}
     _check_writable(workdir)

@@ -201,3 +201,9 @@ def test_bad_input_fails_before_training_and_writes_nothing(tmp_path, problem, f
                       baselines=("unbalanced", "oversample_random"), augmentations=("HorizontalFlip",),
                       remedies=())
     assert fake.calls == [] and not out.exists() and not (tmp_path / "tfds").exists()
+
+
+def test_a_busy_machine_is_named_in_the_plan():
+    assert advise.busy_warning(load=0.4, cores=2) == ""
+    assert advise.busy_warning(load=6.0, cores=2) == (
+        " (the machine is busy now: load 6.0 on 2 cores, so expect up to 4x longer)")
