@@ -136,7 +136,7 @@ def studied_counts(counts: dict[str, int], base: config_lib.TrainConfig) -> dict
 def busy_warning(load: float | None = None, cores: int | None = None) -> str:
     """A note for the plan when other work already keeps the CPU busy (the estimate assumes it idle)."""
     load = os.getloadavg()[0] if load is None else load
-    cores = os.cpu_count() or 1 if cores is None else cores
+    cores = (os.cpu_count() or 1) if cores is None else cores
     if load < 0.5 * cores:
         return ""
     return (f" (the machine is busy now: load {load:.1f} on {cores} cores, so expect up to "
