@@ -103,3 +103,17 @@ def build_backbone(name: str, weights=None, seed: int = 0, dtype=None) -> keras.
         weights_lib.load_keras_weights(backbone, weights, name)
         return backbone
     return spec.build(weights, seed, dtype)
+
+
+def backbone_blocks(backbone: keras.Model) -> list[list[keras.layers.Layer]]:
+    """The fine-tuning units of a built backbone, input to output.
+
+    A backbone that defines `fine_tune_blocks` (EfficientNet-Lite0: the stem, each of
+    the 16 MBConv blocks, the 1x1 head convolution: 18 units) gives its own; a
+    keras.applications model's units are its layers that hold weights (convolutions,
+    BatchNorms, ...), as in the Keras guide's `base_model.layers[-N:]` but without the
+    weightless layers.
+    """
+    if hasattr(backbone, "fine_tune_blocks"):
+        return backbone.fine_tune_blocks
+    return [[layer] for layer in backbone.layers if layer.weights]
