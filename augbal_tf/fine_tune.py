@@ -45,8 +45,9 @@ def stage_two_variables(model: keras.Model, layers: int) -> list:
 def check(config: config_lib.TrainConfig) -> None:
     """The fine-tuning checks that need the architecture; call before anything is written.
 
-    Builds the model once with random weights to count its blocks (only for
-    --fine_tune_layers > 0), and logs a warning for fine-tuning a random-init backbone.
+    Counts the backbone's blocks (building keras.applications models once with random
+    weights, only for --fine_tune_layers > 0) and logs a warning for fine-tuning a
+    random-init backbone.
 
     Raises:
       ValueError: if --fine_tune_layers exceeds the backbone's blocks.
@@ -57,8 +58,7 @@ def check(config: config_lib.TrainConfig) -> None:
         logging.warning("--fine_tune_epoch=%d with --weights=none: stage 1 trains the head on a random "
                         "backbone (a warm-up), not on pretrained features", config.fine_tune_epoch)
     if config.fine_tune_layers:
-        model = model_lib.create_model(config.model, 2, config.image_size, head_width=8, dropout=0.0)
-        count = len(model.backbone_blocks)
+        count = model_lib.backbone_block_count(config.model, config.image_size)
         if config.fine_tune_layers > count:
             raise ValueError(f"--fine_tune_layers={config.fine_tune_layers} is not valid for "
                              f"--model={config.model}: its backbone has {count} blocks; allowed: 0 (all) "

@@ -380,6 +380,21 @@ def create_model(name: str, num_classes: int, image_size: int, **kwargs) -> kera
     return model
 
 
+def backbone_block_count(name: str, image_size: int) -> int:
+    """len(`backbone_blocks`) of model `name`: declared for resnet and efficientnet_lite0, else counted on a build.
+
+    Raises:
+      ValueError: if `name` is not registered.
+    """
+    _check_name(name)
+    if name in RESNET_SPECS:
+        return 1 + sum(RESNET_SPECS[name])
+    spec = backbones.BACKBONES.get(name)
+    if spec is not None and spec.blocks is not None:
+        return spec.blocks
+    return len(create_model(name, 2, image_size, head_width=8, dropout=0.0).backbone_blocks)
+
+
 def _resnet_factory(architecture: str) -> Callable[..., keras.Model]:
     def factory(weights=None, bn_mode: str = "train", **kwargs) -> keras.Model:
         if backbones.check_weights(weights) is not None:

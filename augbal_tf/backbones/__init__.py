@@ -24,10 +24,12 @@ class BackboneSpec:
       build: (weights: None | "imagenet", seed, dtype) -> keras.Model with variables created.
       features: width of the pooled features.
       preprocessing: the normalisation of `augbal_tf.preprocessing` the weights expect.
+      blocks: len(`backbone_blocks`) where it is fixed (checks need not build the model); None: count them.
     """
     build: Callable[..., keras.Model]
     features: int
     preprocessing: str
+    blocks: int | None = None
 
 
 def _build_lite0(weights, seed, dtype) -> keras.Model:
@@ -51,7 +53,7 @@ def _application_builder(name: str) -> Callable[..., keras.Model]:
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "efficientnet_lite0": BackboneSpec(_build_lite0, 1280, "lite"),
+    "efficientnet_lite0": BackboneSpec(_build_lite0, 1280, "lite", blocks=18),  # Stem, 16 MBConv, head conv.
     "resnet50": BackboneSpec(_application_builder("resnet50"), 2048, "caffe"),
     "mobilenet_v3_small": BackboneSpec(_application_builder("mobilenet_v3_small"), 576, "raw"),
     "efficientnet_b0": BackboneSpec(_application_builder("efficientnet_b0"), 1280, "raw"),
