@@ -99,18 +99,24 @@ def workspace(tmp_path_factory):
 def runs(workspace, tmp_path_factory) -> dict:
     """The three runs: reference (uninterrupted, no export), snapshots of the killed run, resumed."""
     root = tmp_path_factory.mktemp("runs")
-    # The reference and the run to kill train side by side.
+    # The reference trains beside the run to kill, and beside its resumption.
     reference = _start(_flags(workspace, root / "reference", noexport=None))
-    killed = _start(_flags(workspace, root / "interrupted"), kill_after_epoch=KILL_AFTER_EPOCH)
-    (code, stderr), (killed_code, killed_stderr) = _wait(reference), _wait(killed)
+    try:
+        killed_code, killed_stderr = _wait(_start(_flags(workspace, root / "interrupted"),
+                                                  kill_after_epoch=KILL_AFTER_EPOCH))
+        assert killed_code == -signal.SIGKILL, killed_stderr[-3000:]
+        assert not (root / "interrupted" / "metrics.json").exists()
+        backup = root / "interrupted" / "backup" / "worker_0"
+        snapshots = {epoch: _model_tensors(backup / f"epoch_{epoch:05d}") for epoch in (1, 2)}
+        resumed_code, resumed_stderr = _wait(_start(_flags(workspace, root / "interrupted")))
+        assert resumed_code == 0, resumed_stderr[-3000:]
+        assert f"Resuming from the snapshot after epoch {KILL_AFTER_EPOCH}" in resumed_stderr
+    except BaseException:
+        reference.kill()  # A failure above should not wait for the reference to finish.
+        raise
+    finally:
+        code, stderr = _wait(reference)
     assert code == 0, stderr[-3000:]
-    assert killed_code == -signal.SIGKILL, killed_stderr[-3000:]
-    assert not (root / "interrupted" / "metrics.json").exists()
-    backup = root / "interrupted" / "backup" / "worker_0"
-    snapshots = {epoch: _model_tensors(backup / f"epoch_{epoch:05d}") for epoch in (1, 2)}
-    resumed_code, resumed_stderr = _wait(_start(_flags(workspace, root / "interrupted")))
-    assert resumed_code == 0, resumed_stderr[-3000:]
-    assert f"Resuming from the snapshot after epoch {KILL_AFTER_EPOCH}" in resumed_stderr
     return {"reference": root / "reference", "snapshots": snapshots, "resumed": root / "interrupted"}
 
 
@@ -174,7 +180,7 @@ def test_killed_during_stage_two_resumes_to_the_uninterrupted_result(runs):
     for key in ("selected_epoch", "validation", "test", "epochs_run", "fine_tune"):
         assert actual[key] == expected[key], key
     expected_weights, actual_weights = (_h5_arrays(runs[name] / "best.weights.h5") for name in ("reference", "resumed"))
-    assert len(actual_weights) > 300 and actual_weights.keys() == expected_weights.keys()
+    assert len(actual_weights) > 200 and actual_weights.keys() == expected_weights.keys()
     for name, value in expected_weights.items():
         np.testing.assert_array_equal(actual_weights[name], value, err_msg=name)
 
