@@ -36,6 +36,8 @@ HASHED_ONLY_WHEN_SET = {"precision": "float32", "weights": "none", "bn_mode": "a
                         # Online augmentation and re-sampling (#14, #13).
                         "online_augmentation": "", "online_augmentation_params": "",
                         "online_classes": "all", "sampler": "none",
+                        # Two-stage fine-tuning (#12).
+                        "fine_tune_epoch": 0, "fine_tune_layers": 0, "fine_tune_learning_rate": 0.0,
                         # The variant's own late fields (imbalance_profile, #13; their flags
                         # carry the field names), declared once in the builder's config.
                         **data_config.HASHED_ONLY_WHEN_SET}
@@ -74,6 +76,10 @@ class TrainConfig:
     head_width: int = 512
     dropout: float = 0.2
     freeze_backbone: bool = False
+    # Two-stage fine-tuning (#12; see augbal_tf.fine_tune).
+    fine_tune_epoch: int = 0
+    fine_tune_layers: int = 0
+    fine_tune_learning_rate: float = 0.0
     # Training.
     seed: int = 0
     epochs: int = 100
@@ -187,6 +193,7 @@ def _validate(config: TrainConfig) -> None:
                          "set --validation_per_class > 0 or --selection=test")
     _validate_remedies(config)
     _validate_online(config)
+    _validate_fine_tune(config)
     if config.jit_compile and config.deterministic:
         raise ValueError("--jit_compile needs --nodeterministic: XLA has no deterministic MaxPool gradient, "
                          "so op determinism makes the compiled training step fail")
@@ -286,6 +293,28 @@ def _validate_online(config: TrainConfig) -> None:
         raise ValueError(f"--online_classes={config.online_classes} needs --online_augmentation")
     online_transform(config)  # Built once here so that a bad name or parameter fails before training.
 # --- end online augmentation and re-sampling ---
+
+
+def _validate_fine_tune(config: TrainConfig) -> None:
+    """The two-stage fine-tuning flags (#12); the block count of --fine_tune_layers is checked in training."""
+    for name in ("fine_tune_epoch", "fine_tune_layers"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"--{name}={value!r} is not valid; must be an int >= 0 (0: off)")
+    _check_finite("fine_tune_learning_rate", config.fine_tune_learning_rate, 0)
+    if not config.fine_tune_epoch:
+        for name in ("fine_tune_layers", "fine_tune_learning_rate"):
+            if getattr(config, name):
+                raise ValueError(f"--{name}={getattr(config, name)} only acts in the second stage of "
+                                 "fine-tuning, but --fine_tune_epoch=0 (off); set --fine_tune_epoch=K > 0")
+        return
+    if config.fine_tune_epoch >= config.epochs:
+        raise ValueError(f"--fine_tune_epoch={config.fine_tune_epoch} is not valid with --epochs={config.epochs}: "
+                         "the backbone would never be trained; must be < --epochs (0: off)")
+    if config.freeze_backbone:
+        raise ValueError(f"--fine_tune_epoch={config.fine_tune_epoch} with --freeze_backbone: the first stage "
+                         "already trains the head only and the second unfreezes the backbone, which "
+                         "--freeze_backbone forbids; drop --freeze_backbone")
 
 
 def loss_params(config: TrainConfig) -> dict[str, Any]:

@@ -67,6 +67,23 @@ flags.DEFINE_integer("head_width", 512, "Width of the head's hidden Dense layer.
 flags.DEFINE_float("dropout", 0.2, "Dropout rate of the head.")
 flags.DEFINE_bool("freeze_backbone", False,
                   "Train only the head (BatchNorm behaviour: --bn_mode).")
+# --- two-stage fine-tuning (#12; augbal_tf.fine_tune) ---
+flags.DEFINE_integer("fine_tune_epoch", 0,
+                     "Two-stage fine-tuning: 0-based epochs 0..K-1 train the head only (as "
+                     "--freeze_backbone), from epoch K the backbone too (--fine_tune_layers) with "
+                     "--fine_tune_learning_rate and a fresh optimizer. 0: off (one stage). Must be < "
+                     "--epochs; not with --freeze_backbone; random-init --weights=none is allowed (a "
+                     "head warm-up) and logged. BatchNorm follows --bn_mode in both stages (auto with "
+                     "pretrained weights: inference, so BatchNorm statistics, scale and offset stay fixed). "
+                     "Early stopping is off in stage 1; --patience counts again from the switch, and "
+                     "the selected epoch is the best of both stages.")
+flags.DEFINE_integer("fine_tune_layers", 0,
+                     "Stage 2 trains the last N blocks of the backbone (0: all): efficientnet_lite0 has 18 "
+                     "(stem, 16 MBConv blocks, 1x1 head conv), resnet18 9 (stem, 8 basic blocks), "
+                     "keras.applications models one per layer holding weights. Needs --fine_tune_epoch.")
+flags.DEFINE_float("fine_tune_learning_rate", 0.0,
+                   "Learning rate of stage 2 (0: --learning_rate / 10). Needs --fine_tune_epoch.")
+# --- end two-stage fine-tuning ---
 
 # --- training ---
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, dropout and shuffling (separate from --data_seed).")

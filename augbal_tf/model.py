@@ -146,6 +146,11 @@ class _PaperHead:
         """Trainable variables of the head (what --freeze_backbone trains)."""
         return [v for layer in self.head_layers for v in layer.trainable_variables]
 
+    @property
+    def backbone_blocks(self) -> list[list[keras.layers.Layer]]:
+        """The backbone's fine-tuning units, input to output (--fine_tune_layers counts them from the end)."""
+        raise NotImplementedError
+
     def set_dropout_seed(self, seed: int) -> None:
         """Restarts the dropout random stream, so dropout masks depend on `seed` only."""
         if self.dropout > 0:  # Keras creates no seed generator for a rate of 0.
@@ -202,6 +207,11 @@ class ResNetClassifier(_PaperHead, keras.Model):
                                               dtype="float32")
         self.head_dropout = keras.layers.Dropout(dropout, seed=next_seed(), dtype="float32")
         self.head_output = _output_layer(num_classes, head_width, next_seed(), head_scale)
+
+    @property
+    def backbone_blocks(self) -> list[list[keras.layers.Layer]]:
+        """The stem, then each BasicBlock (resnet18: 9 units)."""
+        return [[self.stem]] + [[block] for block in self.blocks]
 
     def call(self, inputs, training=False):
         features = self.pool(self.pool_pad(self.stem(inputs, training=training)))
@@ -301,6 +311,11 @@ class BackboneClassifier(_PaperHead, keras.Model):
         self.head_dropout = keras.layers.Dropout(dropout, seed=seeds[2], dtype=policy)
         self.head_output = _output_layer(num_classes, head_width, seeds[3], head_scale)
 
+    @property
+    def backbone_blocks(self) -> list[list[keras.layers.Layer]]:
+        """`augbal_tf.backbones.backbone_blocks` of the backbone."""
+        return backbones.backbone_blocks(self.backbone)
+
     def features(self, inputs, training=False):
         """Pooled backbone features [N, features] of model inputs."""
         return self.backbone(inputs, training=training)
@@ -363,6 +378,21 @@ def create_model(name: str, num_classes: int, image_size: int, **kwargs) -> kera
     model.preprocessing = PREPROCESSING[name]
     model(np.zeros((1, image_size, image_size, 3), np.float32), training=False)  # Creates the variables.
     return model
+
+
+def backbone_block_count(name: str, image_size: int) -> int:
+    """len(`backbone_blocks`) of model `name`: declared for resnet and efficientnet_lite0, else counted on a build.
+
+    Raises:
+      ValueError: if `name` is not registered.
+    """
+    _check_name(name)
+    if name in RESNET_SPECS:
+        return 1 + sum(RESNET_SPECS[name])
+    spec = backbones.BACKBONES.get(name)
+    if spec is not None and spec.blocks is not None:
+        return spec.blocks
+    return len(create_model(name, 2, image_size, head_width=8, dropout=0.0).backbone_blocks)
 
 
 def _resnet_factory(architecture: str) -> Callable[..., keras.Model]:

@@ -26,6 +26,7 @@ from augbal_tf import environment
 from augbal_tf import evaluation
 from augbal_tf import export
 from augbal_tf import fileio
+from augbal_tf import fine_tune
 from augbal_tf import flags as flags_lib  # pylint: disable=unused-import (defines the flags)
 from augbal_tf import input_pipeline
 from augbal_tf import locks
@@ -122,6 +123,21 @@ def _remedies_record(config: config_lib.TrainConfig, counts: np.ndarray, loss) -
     return record
 
 
+def _fine_tune_record(config: config_lib.TrainConfig, trainer: trainer_lib.Trainer) -> dict | None:
+    """What metrics.json records of two-stage fine-tuning (None when off); history has each epoch's stage."""
+    if not config.fine_tune_epoch:
+        return None
+    return {"epoch": config.fine_tune_epoch, "layers": config.fine_tune_layers or "all",
+            "learning_rate": fine_tune.learning_rate(config),
+            "bn_mode": config_lib.resolved_bn_mode(config),
+            "variables": {"stage_1": len(trainer.variables), "stage_2": len(trainer.fine_tune_variables)},
+            "parameters": {"stage_1": _count(trainer.variables), "stage_2": _count(trainer.fine_tune_variables)}}
+
+
+def _count(variables) -> int:
+    return int(sum(np.prod(variable.shape) for variable in variables))
+
+
 def train_and_evaluate(config: config_lib.TrainConfig, workdir: str, *,
                        after_epoch: trainer_lib.EpochHook | None = None) -> dict:
     """Trains a model for `config` in `workdir` (resuming or reusing it) and returns metrics.json.
@@ -147,6 +163,7 @@ def train_and_evaluate(config: config_lib.TrainConfig, workdir: str, *,
     distribution.configure_cpu_devices(config.cpu_devices)
     # The strategy first: MultiWorkerMirroredStrategy must precede TensorFlow's runtime start.
     strategy = distribution.create_strategy(config.distribution_strategy, config.jit_compile)
+    fine_tune.check(config)  # A --fine_tune_layers beyond the backbone's blocks fails before any file is written.
     keras.backend.clear_session()  # No Keras state carried over from an earlier run in this process.
     _set_determinism(config.deterministic)
     distribution.replica_batch_size(config.batch_size, strategy)
@@ -245,6 +262,7 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         "train_counts": counts.tolist(),
         "remedies": _remedies_record(config, counts, trainer.loss),
         "online": input_pipeline.online_record(config, online, class_names),  # #14, #13
+        "fine_tune": _fine_tune_record(config, trainer),  # #12
         "flags_hash": config_lib.flags_hash(config),
         "config": config_lib.to_dict(config),
         "history": state.history,

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
+from augbal_tf import fine_tune
 from augbal_tf import input_pipeline
 from augbal_tf import losses
 from augbal_tf import metrics as metrics_lib
@@ -56,9 +57,19 @@ def record_epoch(state: LoopState, value: float) -> bool:
     return improved
 
 
-def should_stop(state: LoopState, epochs: int, patience: int) -> bool:
-    """True after `epochs` epochs, or `patience` epochs without improvement (patience 0: never early)."""
-    return state.epochs_done >= epochs or bool(patience and state.epochs_without_improvement >= patience)
+def should_stop(state: LoopState, epochs: int, patience: int, fine_tune_epoch: int = 0) -> bool:
+    """True after `epochs` epochs, or `patience` epochs without improvement (patience 0: never early).
+
+    Fine-tuning's stage 1 (before `fine_tune_epoch` epochs) never stops early.
+    """
+    if state.epochs_done >= epochs:
+        return True
+    return bool(patience and state.epochs_done >= fine_tune_epoch and state.epochs_without_improvement >= patience)
+
+
+def start_stage_two(state: LoopState) -> None:
+    """At the switch to fine-tuning's stage 2, patience counts again (the best epoch so far stays)."""
+    state.epochs_without_improvement = 0
 
 
 def save_snapshot(backup_dir: str, trainer: "Trainer", state: LoopState) -> None:
@@ -74,33 +85,43 @@ def restore_snapshot(backup_dir: str, trainer: "Trainer", epoch: int) -> LoopSta
 EpochHook = Callable[[LoopState], None]
 
 
-def build_optimizer(config: config_lib.TrainConfig, precision: str) -> keras.optimizers.Optimizer:
-    """The optimizer named by --optimizer (loss-scaled only when the resolved `precision` is float16)."""
+def build_optimizer(config: config_lib.TrainConfig, precision: str,
+                    learning_rate: float | None = None) -> keras.optimizers.Optimizer:
+    """The optimizer named by --optimizer (loss-scaled only when the resolved `precision` is float16).
+
+    `learning_rate` defaults to --learning_rate (fine-tuning's stage 2 passes its own).
+    """
     decay = config.weight_decay or None
+    rate = config.learning_rate if learning_rate is None else learning_rate
     if config.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=decay)
+        optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
     elif config.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
+        optimizer = keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
     elif config.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(config.learning_rate, momentum=config.momentum, weight_decay=decay)
+        optimizer = keras.optimizers.SGD(rate, momentum=config.momentum, weight_decay=decay)
     elif config.optimizer == "rmsprop":
-        optimizer = keras.optimizers.RMSprop(config.learning_rate, momentum=config.momentum,
-                                             weight_decay=decay)
+        optimizer = keras.optimizers.RMSprop(rate, momentum=config.momentum, weight_decay=decay)
     else:
         raise ValueError(f"--optimizer={config.optimizer!r} is not valid; allowed: "
                          f"{', '.join(config_lib.OPTIMIZERS)}")
     return keras.optimizers.LossScaleOptimizer(optimizer) if precision_lib.needs_loss_scaling(precision) else optimizer
 
 
-def training_checkpoint(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> tf.train.Checkpoint:
+def training_checkpoint(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                        fine_tune_optimizer: keras.optimizers.Optimizer | None = None) -> tf.train.Checkpoint:
     """A checkpoint of every model and optimizer variable, keyed by position.
 
     Not `tf.train.Checkpoint(model=model)`: TF's object graph does not follow Keras 3
     layer lists (the ResNet blocks), so it would silently skip most of the model.
     Positions are stable for a given architecture, unlike Keras' auto-generated names.
+    The stage-2 optimizer of fine-tuning is saved from the start (its state is zero in
+    stage 1), so a snapshot of either stage restores both.
     """
     variables = {f"model_{index:04d}": variable for index, variable in enumerate(model.variables)}
     variables.update({f"optimizer_{index:04d}": variable for index, variable in enumerate(optimizer.variables)})
+    if fine_tune_optimizer is not None:
+        variables.update({f"fine_tune_optimizer_{index:04d}": variable
+                          for index, variable in enumerate(fine_tune_optimizer.variables)})
     return tf.train.Checkpoint(**variables)
 
 
@@ -171,21 +192,24 @@ class Trainer:
             # Freezing variables, not layers: with --bn_mode=train BatchNorm layers stay in
             # training mode, so the backbone's moving statistics keep updating as in the paper's
             # PyTorch runs; --bn_mode=inference (the default with pretrained weights) fixes them.
-            self.variables = self.model.head_variables if config.freeze_backbone else self.model.trainable_variables
+            # Fine-tuning's stage 1 is such a frozen run.
+            frozen = config.freeze_backbone or config.fine_tune_epoch > 0
+            self.variables = self.model.head_variables if frozen else self.model.trainable_variables
             self.optimizer.build(self.variables)
+            # Fine-tuning's stage 2: its own variables and a second optimizer (augbal_tf.fine_tune).
+            self.fine_tune_variables, self.fine_tune_optimizer = None, None
+            if config.fine_tune_epoch:
+                self.fine_tune_variables = fine_tune.stage_two_variables(self.model, config.fine_tune_layers)
+                self.fine_tune_optimizer = build_optimizer(config, self.precision, fine_tune.learning_rate(config))
+                self.fine_tune_optimizer.build(self.fine_tune_variables)
             # A variable, not a constant (which the traced step would freeze): DRW assigns it
             # each epoch. Not in the checkpoint: it derives from the epoch, so resume is exact.
             self.class_weights = tf.Variable(epoch_class_weights(config, 0, self.counts, class_weights, num_classes),
                                              trainable=False, dtype=tf.float32, name="class_weights")
-        self.checkpoint = training_checkpoint(self.model, self.optimizer)
-        replica_step = tf.function(self._replica_step, jit_compile=True) if config.jit_compile else self._replica_step
-
-        def train_step(images, labels, mix_seed):
-            outputs = strategy.run(replica_step, (images, labels, mix_seed))
-            return [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in outputs]
-
-        self._train_step_fn = train_step
-        self._train_step = None  # Traced once, at the first epoch, for the dataset's element spec.
+        self.checkpoint = training_checkpoint(self.model, self.optimizer, self.fine_tune_optimizer)
+        # Stage -> (variables, optimizer) that its training step updates.
+        self._stages = {1: (self.variables, self.optimizer), 2: (self.fine_tune_variables, self.fine_tune_optimizer)}
+        self._train_steps = {}  # Stage -> step, each traced once, at its first epoch.
         self._moving_statistics = [variable for layer in self.model._flatten_layers()  # pylint: disable=protected-access
                                    if isinstance(layer, keras.layers.BatchNormalization)
                                    for variable in (layer.moving_mean, layer.moving_variance)]
@@ -206,7 +230,29 @@ class Trainer:
         self._predict = tf.function(lambda images: self.model(images, training=False), input_signature=[
             tf.TensorSpec([None, config.image_size, config.image_size, 3], tf.float32)])
 
-    def _replica_step(self, images, labels, mix_seed):
+    def _make_train_step(self, stage: int, element_spec) -> Callable:
+        """The traced distributed training step of `stage` (its variables and optimizer)."""
+        variables, optimizer = self._stages[stage]
+
+        def replica_step(images, labels, mix_seed):
+            return self._replica_step(images, labels, mix_seed, variables, optimizer)
+
+        if self.config.jit_compile:
+            replica_step = tf.function(replica_step, jit_compile=True)
+
+        def train_step(images, labels, mix_seed):
+            outputs = self.strategy.run(replica_step, (images, labels, mix_seed))
+            return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in outputs]
+
+        # The element spec has a batch dimension of None, so the epoch's last, smaller
+        # batch reuses the same graph instead of tracing the whole backward pass again.
+        return tf.function(train_step, input_signature=[*element_spec, tf.TensorSpec([2], tf.int64)])
+
+    def optimizer_for(self, epoch: int) -> keras.optimizers.Optimizer:
+        """The optimizer that trains 0-based `epoch` (fine-tuning's stage 2 has its own)."""
+        return self._stages[fine_tune.stage(self.config, epoch)][1]
+
+    def _replica_step(self, images, labels, mix_seed, variables, optimizer):
         targets = labels
         if self.config.mix != "none":
             # Pairs within this replica's sub-batch; each replica its own stream of (seed, epoch, step).
@@ -223,9 +269,9 @@ class Trainer:
             # Gradients are summed over replicas, so normalise by the global batch.
             global_count = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local_count)
             loss = tf.reduce_sum(weighted) / tf.maximum(global_count, 1.0)
-            scaled_loss = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, self.variables)
-        self.optimizer.apply_gradients(zip(gradients, self.variables))
+            scaled_loss = optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
         confusion = tf.math.confusion_matrix(labels, tf.argmax(logits, -1), self.num_classes, dtype=tf.float32)
         return tf.reduce_sum(weighted), local_count, confusion
 
@@ -235,16 +281,15 @@ class Trainer:
         loss_sum, count = 0.0, 0.0
         confusion = np.zeros((self.num_classes, self.num_classes))
         distributed = self.strategy.experimental_distribute_dataset(dataset)
-        if self._train_step is None:
-            # The element spec has a batch dimension of None, so the epoch's last, smaller
-            # batch reuses the same graph instead of tracing the whole backward pass again.
-            self._train_step = tf.function(self._train_step_fn, input_signature=[
-                *distributed.element_spec, tf.TensorSpec([2], tf.int64)])
+        stage = fine_tune.stage(self.config, epoch)
+        if stage not in self._train_steps:
+            self._train_steps[stage] = self._make_train_step(stage, distributed.element_spec)
+        train_step = self._train_steps[stage]
         self.class_weights.assign(epoch_class_weights(self.config, epoch, self.counts, self.base_weights,
                                                       self.num_classes))
         mix_seed = input_pipeline.epoch_seed(self.config.seed, epoch, MIX_STREAM)
         for step, (images, labels) in enumerate(distributed):
-            step_loss, step_count, step_confusion = self._train_step(
+            step_loss, step_count, step_confusion = train_step(
                 images, labels, tf.constant([mix_seed, step], tf.int64))
             loss_sum += float(step_loss)
             count += float(step_count)
@@ -310,7 +355,7 @@ def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
     """
     config = trainer.config
     split, metric = selection_split(config.selection)
-    while not should_stop(state, config.epochs, config.patience):
+    while not should_stop(state, config.epochs, config.patience, config.fine_tune_epoch):
         epoch = state.epochs_done
         start = time.perf_counter()
         dataset = train.epoch(config.seed, epoch)
@@ -326,13 +371,18 @@ def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
         # guarantees they take the same early-stopping decision.
         value = trainer.agree(results[split][metric])
         improved = record_epoch(state, value)
+        if config.fine_tune_epoch and state.epochs_done == config.fine_tune_epoch:
+            start_stage_two(state)  # Part of the snapshot below, so a resumed run agrees.
         if improved and best_weights_path:
             with fileio.atomic_path(best_weights_path) as temporary:
                 trainer.model.save_weights(str(temporary))
         state.train_seconds += seconds
-        state.history.append({"epoch": epoch + 1, "seconds": seconds, **results})
+        learning_rate = float(keras.ops.convert_to_numpy(trainer.optimizer_for(epoch).learning_rate))
+        # Fine-tuning runs record each epoch's stage and learning rate (one-stage histories are unchanged).
+        stage = ({"stage": fine_tune.stage(config, epoch), "learning_rate": learning_rate}
+                 if config.fine_tune_epoch else {})
+        state.history.append({"epoch": epoch + 1, "seconds": seconds, **stage, **results})
         if writers:
-            learning_rate = float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))
             for name, values in results.items():
                 writers.scalars(name, values, step=epoch + 1)
             writers.scalars("train", {"learning_rate": learning_rate}, step=epoch + 1)

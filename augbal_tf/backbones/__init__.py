@@ -24,10 +24,12 @@ class BackboneSpec:
       build: (weights: None | "imagenet", seed, dtype) -> keras.Model with variables created.
       features: width of the pooled features.
       preprocessing: the normalisation of `augbal_tf.preprocessing` the weights expect.
+      blocks: len(`backbone_blocks`) where it is fixed (checks need not build the model); None: count them.
     """
     build: Callable[..., keras.Model]
     features: int
     preprocessing: str
+    blocks: int | None = None
 
 
 def _build_lite0(weights, seed, dtype) -> keras.Model:
@@ -51,7 +53,7 @@ def _application_builder(name: str) -> Callable[..., keras.Model]:
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "efficientnet_lite0": BackboneSpec(_build_lite0, 1280, "lite"),
+    "efficientnet_lite0": BackboneSpec(_build_lite0, 1280, "lite", blocks=18),  # Stem, 16 MBConv, head conv.
     "resnet50": BackboneSpec(_application_builder("resnet50"), 2048, "caffe"),
     "mobilenet_v3_small": BackboneSpec(_application_builder("mobilenet_v3_small"), 576, "raw"),
     "efficientnet_b0": BackboneSpec(_application_builder("efficientnet_b0"), 1280, "raw"),
@@ -103,3 +105,17 @@ def build_backbone(name: str, weights=None, seed: int = 0, dtype=None) -> keras.
         weights_lib.load_keras_weights(backbone, weights, name)
         return backbone
     return spec.build(weights, seed, dtype)
+
+
+def backbone_blocks(backbone: keras.Model) -> list[list[keras.layers.Layer]]:
+    """The fine-tuning units of a built backbone, input to output.
+
+    A backbone that defines `fine_tune_blocks` (EfficientNet-Lite0: the stem, each of
+    the 16 MBConv blocks, the 1x1 head convolution: 18 units) gives its own; a
+    keras.applications model's units are its layers that hold weights (convolutions,
+    BatchNorms, ...), as in the Keras guide's `base_model.layers[-N:]` but without the
+    weightless layers.
+    """
+    if hasattr(backbone, "fine_tune_blocks"):
+        return backbone.fine_tune_blocks
+    return [[layer] for layer in backbone.layers if layer.weights]

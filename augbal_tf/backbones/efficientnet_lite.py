@@ -128,6 +128,12 @@ class EfficientNetLite0(keras.Model):
         return self.pool(x)
 
     @property
+    def fine_tune_blocks(self) -> list[list[keras.layers.Layer]]:
+        """The stem (conv + BN), each MBConv block, the head (1x1 conv + BN): 18 units."""
+        return ([[self.conv_stem, self.bn0]] + [[block] for block in self.blocks]
+                + [[self.conv_head, self.bn1]])
+
+    @property
     def seed_generators(self) -> list:
         return [block.seed_generator for block in self.blocks if block.seed_generator is not None]
 

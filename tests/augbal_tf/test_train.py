@@ -226,7 +226,7 @@ def _train_twice_and_predict(config: config_lib.TrainConfig) -> None:
     for epoch in range(2):
         result = trainer.train_epoch(dataset, epoch)
         assert result["examples"] == 40 and np.isfinite(result["loss"])
-    assert trainer._train_step.experimental_get_tracing_count() == 1  # pylint: disable=protected-access
+    assert trainer._train_steps[1].experimental_get_tracing_count() == 1  # pylint: disable=protected-access
     predicted_labels, logits = trainer.predict_logits(dataset)
     assert logits.shape == (40, 2) and np.array_equal(predicted_labels, labels)
     assert trainer._predict.experimental_get_tracing_count() == 1  # pylint: disable=protected-access
