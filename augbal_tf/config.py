@@ -35,9 +35,12 @@ HASHED_ONLY_WHEN_SET = {"precision": "float32", "weights": "none", "bn_mode": "a
                         "remix_tau": 0.5,
                         # Online augmentation and re-sampling (#14, #13).
                         "online_augmentation": "", "online_augmentation_params": "",
-                        "online_classes": "all", "sampler": "none"}
+                        "online_classes": "all", "sampler": "none",
+                        # Cached-feature fast path (#12).
+                        "feature_cache": "auto"}
 BN_MODES = ("auto", "train", "inference")
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")  # augbal_tf.precision resolves auto
+FEATURE_CACHES = ("auto", "off")  # augbal_tf.feature_cache decides where auto applies
 # ResNet downsamples by 32: smaller inputs leave no spatial extent for the last stage.
 MIN_IMAGE_SIZE = 32
 
@@ -71,6 +74,7 @@ class TrainConfig:
     head_width: int = 512
     dropout: float = 0.2
     freeze_backbone: bool = False
+    feature_cache: str = "auto"
     # Training.
     seed: int = 0
     epochs: int = 100
@@ -161,6 +165,7 @@ def _validate(config: TrainConfig) -> None:
     _check_choice("optimizer", config.optimizer, OPTIMIZERS)
     _check_choice("bn_mode", config.bn_mode, BN_MODES)
     _check_choice("precision", config.precision, PRECISIONS)
+    _check_choice("feature_cache", config.feature_cache, FEATURE_CACHES)
     if config.mixed_precision and config.precision not in ("float32", "float16"):
         raise ValueError(f"--mixed_precision means --precision=float16 and contradicts "
                          f"--precision={config.precision}; give only --precision")

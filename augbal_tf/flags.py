@@ -67,6 +67,10 @@ flags.DEFINE_integer("head_width", 512, "Width of the head's hidden Dense layer.
 flags.DEFINE_float("dropout", 0.2, "Dropout rate of the head.")
 flags.DEFINE_bool("freeze_backbone", False,
                   "Train only the head (BatchNorm behaviour: --bn_mode).")
+flags.DEFINE_string("feature_cache", "auto",
+                    "auto: a frozen backbone in inference mode with nothing that varies its features per "
+                    "epoch trains the head on pooled features computed once and cached in "
+                    "$AUGBAL_WORKSPACE/features (augbal_tf.feature_cache); off: always the whole model.")
 
 # --- training ---
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, dropout and shuffling (separate from --data_seed).")

@@ -25,11 +25,13 @@ from augbal_tf import distribution
 from augbal_tf import environment
 from augbal_tf import evaluation
 from augbal_tf import export
+from augbal_tf import feature_cache
 from augbal_tf import fileio
 from augbal_tf import flags as flags_lib  # pylint: disable=unused-import (defines the flags)
 from augbal_tf import input_pipeline
 from augbal_tf import locks
 from augbal_tf import losses
+from augbal_tf import metrics as metrics_lib
 from augbal_tf import model as model_lib
 from augbal_tf import precision as precision_lib
 from augbal_tf import resume
@@ -62,12 +64,15 @@ def _check_splits(config: config_lib.TrainConfig, variant: input_pipeline.Varian
 
 
 def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Variant, best_weights: str,
-                   workdir: pathlib.Path, counts: np.ndarray) -> tuple[dict, keras.Model]:
+                   workdir: pathlib.Path, counts: np.ndarray,
+                   cached: feature_cache.CachedSplits | None = None) -> tuple[dict, keras.Model]:
     """Per-split metrics of the best weights, through the serving function on one device.
 
     Under MirroredStrategy each replica keeps its own BatchNorm moving statistics and
     only replica 0's are saved: evaluating the saved weights through the same serving
     function as the SavedModel makes these numbers equal what `augbal_tf.evaluate` reports.
+    With cached features the head's probabilities on them stand in for the serving
+    function's: the same predictions up to float rounding (`_feature_metrics`).
     """
     # Built outside the training strategy's scope: the default strategy, one device, float32.
     best_model = model_lib.create_model(config.model, len(variant.class_names), config.image_size,
@@ -75,6 +80,8 @@ def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Varia
                                         dropout=config.dropout, seed=config.seed,
                                         head_scale=trainer_lib.head_scale(config))
     best_model.load_weights(best_weights)
+    if cached is not None:
+        return _feature_metrics(config, best_model, cached, variant, counts), best_model
     serve = export.serving_function(best_model, config.image_size, offsets=trainer_lib.posthoc_offsets(config, counts))
     results = {}
     for split in ("validation", "test"):
@@ -84,6 +91,25 @@ def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Varia
         else:
             results[split] = None
     return results, best_model
+
+
+def _feature_metrics(config: config_lib.TrainConfig, model: keras.Model, cached: feature_cache.CachedSplits,
+                     variant: input_pipeline.Variant, counts: np.ndarray) -> dict:
+    """`_final_metrics` on cached features: the serving function's softmax(head + offsets), without the backbone."""
+    offsets = trainer_lib.posthoc_offsets(config, counts)
+    head = tf.function(lambda inputs: tf.nn.softmax(
+        model.head(inputs, training=False) + (0.0 if offsets is None else tf.constant(offsets, tf.float32)), axis=-1))
+    results = {}
+    for split in ("validation", "test"):
+        if not variant.split_sizes.get(split):
+            results[split] = None
+            continue
+        features = cached.features[split]
+        probabilities = np.concatenate([head(tf.constant(features[start:start + config.batch_size])).numpy()
+                                        for start in range(0, len(features), config.batch_size)])
+        results[split] = metrics_lib.classification_metrics(cached.labels[split], probabilities.argmax(axis=1),
+                                                            variant.class_names, probabilities, train_counts=counts)
+    return results
 
 
 def train_counts(variant: input_pipeline.Variant) -> np.ndarray:
@@ -181,18 +207,31 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
     # Online augmentation and re-sampling (#14, #13): the training split only.
     online = input_pipeline.online_augmentation(config, class_names, counts)
 
+    # The cached-feature fast path (#12): the same pipeline over features computed once.
+    refusal = feature_cache.refusal(config)
+    trainer = trainer_lib.Trainer(config, strategy, len(class_names), weights, counts, features=refusal is None)
+    cached, cache_record = None, feature_cache.not_used_record(refusal)
+    if refusal is None:
+        directory = feature_cache.cache_dir()
+        cached = feature_cache.split_features(trainer.model, variant, variant.split_sizes, config.image_size,
+                                              directory)
+        cache_record = cached.record(directory)
+        logging.info("Cached features in %s: %d computed, %d read", directory, cached.counts["computed"],
+                     cached.counts["read"])
+    else:
+        logging.info("Training without cached features: %s", refusal)
+
     def pipeline(split: str, **online_kwargs) -> input_pipeline.SplitPipeline:
-        return input_pipeline.SplitPipeline(variant.encoded(split), variant.split_sizes[split], config.image_size,
+        source = variant.encoded(split) if cached is None else cached.dataset(split)
+        return input_pipeline.SplitPipeline(source, variant.split_sizes[split], config.image_size,
                                             config.batch_size, config.cache, config.deterministic,
                                             strategy.num_replicas_in_sync, model_lib.preprocessing_for(config.model),
-                                            **online_kwargs)
+                                            features=cached is not None, **online_kwargs)
 
     train = pipeline("train", online=online, sampler=config.sampler)
     evaluation = {"validation": pipeline("validation")} if variant.split_sizes.get("validation") else {}
     if config.selection == "test":
         evaluation["test"] = pipeline("test")
-
-    trainer = trainer_lib.Trainer(config, strategy, len(class_names), weights, counts)
     backup_dir = workdir_lib.backup_dir(workdir, task_index)
     if config.overwrite and not is_chief:
         shutil.rmtree(backup_dir, ignore_errors=True)
@@ -214,7 +253,7 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         trainer.agree(0.0)
         if not is_chief:
             return {}
-        results, best_model = _final_metrics(config, variant, best_weights, workdir, counts)
+        results, best_model = _final_metrics(config, variant, best_weights, workdir, counts, cached)
         for split, result in results.items():
             if result is not None:
                 writers.image(split, "confusion_matrix", tensorboard_logging.confusion_matrix_png(
@@ -245,6 +284,7 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         "train_counts": counts.tolist(),
         "remedies": _remedies_record(config, counts, trainer.loss),
         "online": input_pipeline.online_record(config, online, class_names),  # #14, #13
+        "feature_cache": cache_record,  # #12
         "flags_hash": config_lib.flags_hash(config),
         "config": config_lib.to_dict(config),
         "history": state.history,
