@@ -63,25 +63,24 @@ def _check_splits(config: config_lib.TrainConfig, variant: input_pipeline.Varian
                          f"has none; set --validation_per_class > 0 or --selection=test")
 
 
-def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Variant, best_weights: str,
-                   workdir: pathlib.Path, counts: np.ndarray,
-                   cached: feature_cache.CachedSplits | None = None) -> tuple[dict, keras.Model]:
+def _best_model(config: config_lib.TrainConfig, num_classes: int, best_weights: str) -> keras.Model:
+    """The model with the best weights, built outside the training strategy's scope (one device, float32)."""
+    best_model = model_lib.create_model(config.model, num_classes, config.image_size,
+                                        bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
+                                        dropout=config.dropout, seed=config.seed,
+                                        head_scale=trainer_lib.head_scale(config))
+    best_model.load_weights(best_weights)
+    return best_model
+
+
+def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Variant, best_model: keras.Model,
+                   counts: np.ndarray) -> dict:
     """Per-split metrics of the best weights, through the serving function on one device.
 
     Under MirroredStrategy each replica keeps its own BatchNorm moving statistics and
     only replica 0's are saved: evaluating the saved weights through the same serving
     function as the SavedModel makes these numbers equal what `augbal_tf.evaluate` reports.
-    With cached features the head's probabilities on them stand in for the serving
-    function's: the same predictions up to float rounding (`_feature_metrics`).
     """
-    # Built outside the training strategy's scope: the default strategy, one device, float32.
-    best_model = model_lib.create_model(config.model, len(variant.class_names), config.image_size,
-                                        bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
-                                        dropout=config.dropout, seed=config.seed,
-                                        head_scale=trainer_lib.head_scale(config))
-    best_model.load_weights(best_weights)
-    if cached is not None:
-        return _feature_metrics(config, best_model, cached, variant, counts), best_model
     serve = export.serving_function(best_model, config.image_size, offsets=trainer_lib.posthoc_offsets(config, counts))
     results = {}
     for split in ("validation", "test"):
@@ -90,12 +89,17 @@ def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Varia
                                                        variant.class_names, config.batch_size, counts)
         else:
             results[split] = None
-    return results, best_model
+    return results
 
 
 def _feature_metrics(config: config_lib.TrainConfig, model: keras.Model, cached: feature_cache.CachedSplits,
                      variant: input_pipeline.Variant, counts: np.ndarray) -> dict:
-    """`_final_metrics` on cached features: the serving function's softmax(head + offsets), without the backbone."""
+    """`_final_metrics` on cached features: the serving function's softmax(head + offsets) without the backbone.
+
+    The same predictions as the SavedModel up to float rounding: the cached features were
+    computed in other batches than the serving function's, and oneDNN's convolutions sum
+    in a batch-dependent order (differences of ~1e-6 in the probabilities).
+    """
     offsets = trainer_lib.posthoc_offsets(config, counts)
     head = tf.function(lambda inputs: tf.nn.softmax(
         model.head(inputs, training=False) + (0.0 if offsets is None else tf.constant(offsets, tf.float32)), axis=-1))
@@ -253,7 +257,15 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         trainer.agree(0.0)
         if not is_chief:
             return {}
-        results, best_model = _final_metrics(config, variant, best_weights, workdir, counts, cached)
+        best_model = None
+        if cached is None:
+            best_model = _best_model(config, len(class_names), best_weights)
+            results = _final_metrics(config, variant, best_model, counts)
+        else:
+            # The backbone never changed: the trainer's own model with the best head is the served
+            # model (no second build; its BatchNorm statistics are the same on every replica).
+            trainer.model.load_weights(best_weights)
+            results = _feature_metrics(config, trainer.model, cached, variant, counts)
         for split, result in results.items():
             if result is not None:
                 writers.image(split, "confusion_matrix", tensorboard_logging.confusion_matrix_png(
@@ -263,6 +275,8 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         if writers:
             writers.close()
     if config.export:
+        if best_model is None:
+            best_model = _best_model(config, len(class_names), best_weights)
         export.export_saved_model(best_model, workdir / workdir_lib.EXPORT_DIR, class_names, config.image_size,
                                   train_counts=counts, posthoc_tau=config.posthoc_tau,
                                   offsets=trainer_lib.posthoc_offsets(config, counts))
