@@ -5,7 +5,8 @@ same features in every epoch and every study cell, so they are computed once and
 stored as one `.npy` per image under `cache_dir/<key[:2]>/<key>.npy`. The key is a
 sha256 over the backbone name, the identity of its weights, the model input size,
 the preprocessing and the image's bytes (shape included), so the real images that
-recur in every variant of a study share their features.
+recur in every variant of a study share their features. Training uses it through
+`augbal_tf.feature_cache` (`--feature_cache=auto`).
 """
 
 import hashlib
