@@ -11,9 +11,10 @@ Prints each study's wall time, the sum of its cells' `wall_time_s` (variant buil
 included), the sum of their epochs' seconds (the training loop alone), the ratios, the feature cache's files and disk size, and each study's peak
 resident memory (process tree, sampled every 0.2 s).
 
-Measured (benchmarks/results/feature_cache.md): 8 cells, 9 min for both studies (359 s
-uncached, 168 s cached) on 2 AMD EPYC cores shared with other jobs: study 2.1x faster,
-the epochs alone 11.1x, identical test results, 5.1 KiB of cache per image.
+Measured (benchmarks/results/feature_cache.md): 8 cells, 6 min for both studies (246 s
+uncached, 119 s cached) on 2 AMD EPYC cores shared with other jobs: study 2.1x faster,
+the epochs alone 11.4x (target 10x for the study: not met), identical test results,
+5.1 KiB of cache per image.
 """
 
 import argparse
