@@ -36,13 +36,15 @@ HASHED_ONLY_WHEN_SET = {"precision": "float32", "weights": "none", "bn_mode": "a
                         # Online augmentation and re-sampling (#14, #13).
                         "online_augmentation": "", "online_augmentation_params": "",
                         "online_classes": "all", "sampler": "none",
-                        # Two-stage fine-tuning (#12).
+                        # Two-stage fine-tuning and the cached-feature fast path (#12).
                         "fine_tune_epoch": 0, "fine_tune_layers": 0, "fine_tune_learning_rate": 0.0,
+                        "feature_cache": "auto",
                         # The variant's own late fields (imbalance_profile, #13; their flags
                         # carry the field names), declared once in the builder's config.
                         **data_config.HASHED_ONLY_WHEN_SET}
 BN_MODES = ("auto", "train", "inference")
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")  # augbal_tf.precision resolves auto
+FEATURE_CACHES = ("auto", "off")  # augbal_tf.feature_cache decides where auto applies
 # ResNet downsamples by 32: smaller inputs leave no spatial extent for the last stage.
 MIN_IMAGE_SIZE = 32
 
@@ -80,6 +82,7 @@ class TrainConfig:
     fine_tune_epoch: int = 0
     fine_tune_layers: int = 0
     fine_tune_learning_rate: float = 0.0
+    feature_cache: str = "auto"
     # Training.
     seed: int = 0
     epochs: int = 100
@@ -170,6 +173,7 @@ def _validate(config: TrainConfig) -> None:
     _check_choice("optimizer", config.optimizer, OPTIMIZERS)
     _check_choice("bn_mode", config.bn_mode, BN_MODES)
     _check_choice("precision", config.precision, PRECISIONS)
+    _check_choice("feature_cache", config.feature_cache, FEATURE_CACHES)
     if config.mixed_precision and config.precision not in ("float32", "float16"):
         raise ValueError(f"--mixed_precision means --precision=float16 and contradicts "
                          f"--precision={config.precision}; give only --precision")

@@ -84,6 +84,10 @@ flags.DEFINE_integer("fine_tune_layers", 0,
 flags.DEFINE_float("fine_tune_learning_rate", 0.0,
                    "Learning rate of stage 2 (0: --learning_rate / 10). Needs --fine_tune_epoch.")
 # --- end two-stage fine-tuning ---
+flags.DEFINE_string("feature_cache", "auto",
+                    "auto: a frozen backbone in inference mode with nothing that varies its features per "
+                    "epoch trains the head on pooled features computed once and cached in "
+                    "$AUGBAL_WORKSPACE/features (augbal_tf.feature_cache); off: always the whole model.")
 
 # --- training ---
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, dropout and shuffling (separate from --data_seed).")

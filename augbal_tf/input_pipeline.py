@@ -142,13 +142,23 @@ def online_record(config: config_lib.TrainConfig, online: OnlineAugmentation | N
 
 
 class SplitPipeline:
-    """Batches of (normalised float32 images, int64 labels) from one split."""
+    """Batches of (normalised float32 images, int64 labels) from one split.
+
+    With `features`, `encoded` holds (pooled features, label) pairs instead of encoded
+    images (`augbal_tf.feature_cache`): the same keys, order, shuffle, re-sampling and
+    batching, without decoding or preprocessing.
+    """
 
     def __init__(self, encoded: tf.data.Dataset, num_examples: int, image_size: int, batch_size: int,
                  cache: bool, deterministic: bool = True, replicas: int = 1, normalization: str = "imagenet",
                  online: OnlineAugmentation | None = None, sampler: str = "none",
-                 online_parallel_calls: int | None = None):
+                 online_parallel_calls: int | None = None, features: bool = False):
+        if features and online is not None:
+            raise ValueError("online augmentation needs images, not cached features")
         self.num_examples, self.image_size, self.batch_size = num_examples, image_size, batch_size
+        # The cached-feature path (#12): elements are (pooled features, label), already model inputs.
+        self.features = features
+        self._decode = (lambda value, label: (value, label)) if features else _decode
         self.normalization = normalization  # The backbone's own (`model.preprocessing_for`).
         self.deterministic, self.replicas = deterministic, replicas
         if sampler not in samplers.SAMPLERS:
@@ -157,10 +167,10 @@ class SplitPipeline:
         self.online_parallel_calls = online_parallel_calls or tf.data.AUTOTUNE
         # The key of an example is its index in the builder's fixed order.
         keyed = encoded.enumerate()
-        decoded = keyed.map(lambda key, pair: (key, *_decode(*pair)), num_parallel_calls=tf.data.AUTOTUNE,
+        decoded = keyed.map(lambda key, pair: (key, *self._decode(*pair)), num_parallel_calls=tf.data.AUTOTUNE,
                             deterministic=True)
         # Caching the decoded uint8 images (not the float model inputs) keeps memory 12x smaller.
-        self._decoded = decoded.cache() if cache else decoded
+        self._decoded = decoded.cache() if cache and not features else decoded
         self._encoded = None
         if sampler != "none":
             # (keys, encoded bytes, labels) held once; each epoch gathers its draws from them.
@@ -184,10 +194,10 @@ class SplitPipeline:
         return dataset.enumerate().map(augment, num_parallel_calls=self.online_parallel_calls, deterministic=True)
 
     def _finish(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
-        dataset = dataset.map(lambda image, label: (preprocessing.preprocess_images(image, self.image_size,
-                                                                                    self.normalization),
-                                                    label),
-                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if not self.features:
+            dataset = dataset.map(lambda image, label: (
+                preprocessing.preprocess_images(image, self.image_size, self.normalization), label),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         dataset = dataset.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
         return _with_options(dataset, self.deterministic)
 
@@ -200,7 +210,7 @@ class SplitPipeline:
         else:
             indices = samplers.epoch_indices(self.labels, self.sampler, seed, epoch)
             shuffled = samplers.indexed_dataset(self._encoded, indices).map(
-                lambda key, image, label: (key, *_decode(image, label)),
+                lambda key, image, label: (key, *self._decode(image, label)),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         remainder = self.num_examples % self.batch_size
         if 0 < remainder < self.replicas:

@@ -25,12 +25,14 @@ from augbal_tf import distribution
 from augbal_tf import environment
 from augbal_tf import evaluation
 from augbal_tf import export
+from augbal_tf import feature_cache
 from augbal_tf import fileio
 from augbal_tf import fine_tune
 from augbal_tf import flags as flags_lib  # pylint: disable=unused-import (defines the flags)
 from augbal_tf import input_pipeline
 from augbal_tf import locks
 from augbal_tf import losses
+from augbal_tf import metrics as metrics_lib
 from augbal_tf import model as model_lib
 from augbal_tf import precision as precision_lib
 from augbal_tf import resume
@@ -62,20 +64,24 @@ def _check_splits(config: config_lib.TrainConfig, variant: input_pipeline.Varian
                          f"has none; set --validation_per_class > 0 or --selection=test")
 
 
-def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Variant, best_weights: str,
-                   workdir: pathlib.Path, counts: np.ndarray) -> tuple[dict, keras.Model]:
+def _best_model(config: config_lib.TrainConfig, num_classes: int, best_weights: str) -> keras.Model:
+    """The model with the best weights, built outside the training strategy's scope (one device, float32)."""
+    best_model = model_lib.create_model(config.model, num_classes, config.image_size,
+                                        bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
+                                        dropout=config.dropout, seed=config.seed,
+                                        head_scale=trainer_lib.head_scale(config))
+    best_model.load_weights(best_weights)
+    return best_model
+
+
+def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Variant, best_model: keras.Model,
+                   counts: np.ndarray) -> dict:
     """Per-split metrics of the best weights, through the serving function on one device.
 
     Under MirroredStrategy each replica keeps its own BatchNorm moving statistics and
     only replica 0's are saved: evaluating the saved weights through the same serving
     function as the SavedModel makes these numbers equal what `augbal_tf.evaluate` reports.
     """
-    # Built outside the training strategy's scope: the default strategy, one device, float32.
-    best_model = model_lib.create_model(config.model, len(variant.class_names), config.image_size,
-                                        bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
-                                        dropout=config.dropout, seed=config.seed,
-                                        head_scale=trainer_lib.head_scale(config))
-    best_model.load_weights(best_weights)
     serve = export.serving_function(best_model, config.image_size, offsets=trainer_lib.posthoc_offsets(config, counts))
     results = {}
     for split in ("validation", "test"):
@@ -84,7 +90,31 @@ def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Varia
                                                        variant.class_names, config.batch_size, counts)
         else:
             results[split] = None
-    return results, best_model
+    return results
+
+
+def _feature_metrics(config: config_lib.TrainConfig, model: keras.Model, cached: feature_cache.CachedSplits,
+                     variant: input_pipeline.Variant, counts: np.ndarray) -> dict:
+    """`_final_metrics` on cached features: the serving function's softmax(head + offsets) without the backbone.
+
+    The same predictions as the SavedModel up to float rounding: the cached features were
+    computed in other batches than the serving function's, and oneDNN's convolutions sum
+    in a batch-dependent order (differences of ~1e-6 in the probabilities).
+    """
+    offsets = trainer_lib.posthoc_offsets(config, counts)
+    head = tf.function(lambda inputs: tf.nn.softmax(
+        model.head(inputs, training=False) + (0.0 if offsets is None else tf.constant(offsets, tf.float32)), axis=-1))
+    results = {}
+    for split in ("validation", "test"):
+        if not variant.split_sizes.get(split):
+            results[split] = None
+            continue
+        features = cached.features[split]
+        probabilities = np.concatenate([head(tf.constant(features[start:start + config.batch_size])).numpy()
+                                        for start in range(0, len(features), config.batch_size)])
+        results[split] = metrics_lib.classification_metrics(cached.labels[split], probabilities.argmax(axis=1),
+                                                            variant.class_names, probabilities, train_counts=counts)
+    return results
 
 
 def train_counts(variant: input_pipeline.Variant) -> np.ndarray:
@@ -198,18 +228,31 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
     # Online augmentation and re-sampling (#14, #13): the training split only.
     online = input_pipeline.online_augmentation(config, class_names, counts)
 
+    # The cached-feature fast path (#12): the same pipeline over features computed once.
+    refusal = feature_cache.refusal(config)
+    trainer = trainer_lib.Trainer(config, strategy, len(class_names), weights, counts, features=refusal is None)
+    cached, cache_record = None, feature_cache.not_used_record(refusal)
+    if refusal is None:
+        directory = feature_cache.cache_dir()
+        cached = feature_cache.split_features(trainer.model, variant, variant.split_sizes, config.image_size,
+                                              directory)
+        cache_record = cached.record(directory)
+        logging.info("Cached features in %s: %d computed, %d read", directory, cached.counts["computed"],
+                     cached.counts["read"])
+    else:
+        logging.info("Training without cached features: %s", refusal)
+
     def pipeline(split: str, **online_kwargs) -> input_pipeline.SplitPipeline:
-        return input_pipeline.SplitPipeline(variant.encoded(split), variant.split_sizes[split], config.image_size,
+        source = variant.encoded(split) if cached is None else cached.dataset(split)
+        return input_pipeline.SplitPipeline(source, variant.split_sizes[split], config.image_size,
                                             config.batch_size, config.cache, config.deterministic,
                                             strategy.num_replicas_in_sync, model_lib.preprocessing_for(config.model),
-                                            **online_kwargs)
+                                            features=cached is not None, **online_kwargs)
 
     train = pipeline("train", online=online, sampler=config.sampler)
     evaluation = {"validation": pipeline("validation")} if variant.split_sizes.get("validation") else {}
     if config.selection == "test":
         evaluation["test"] = pipeline("test")
-
-    trainer = trainer_lib.Trainer(config, strategy, len(class_names), weights, counts)
     backup_dir = workdir_lib.backup_dir(workdir, task_index)
     if config.overwrite and not is_chief:
         shutil.rmtree(backup_dir, ignore_errors=True)
@@ -231,7 +274,15 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         trainer.agree(0.0)
         if not is_chief:
             return {}
-        results, best_model = _final_metrics(config, variant, best_weights, workdir, counts)
+        best_model = None
+        if cached is None:
+            best_model = _best_model(config, len(class_names), best_weights)
+            results = _final_metrics(config, variant, best_model, counts)
+        else:
+            # The backbone never changed: the trainer's own model with the best head is the served
+            # model (no second build; its BatchNorm statistics are the same on every replica).
+            trainer.model.load_weights(best_weights)
+            results = _feature_metrics(config, trainer.model, cached, variant, counts)
         for split, result in results.items():
             if result is not None:
                 writers.image(split, "confusion_matrix", tensorboard_logging.confusion_matrix_png(
@@ -241,6 +292,8 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         if writers:
             writers.close()
     if config.export:
+        if best_model is None:
+            best_model = _best_model(config, len(class_names), best_weights)
         export.export_saved_model(best_model, workdir / workdir_lib.EXPORT_DIR, class_names, config.image_size,
                                   train_counts=counts, posthoc_tau=config.posthoc_tau,
                                   offsets=trainer_lib.posthoc_offsets(config, counts))
@@ -263,6 +316,7 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         "remedies": _remedies_record(config, counts, trainer.loss),
         "online": input_pipeline.online_record(config, online, class_names),  # #14, #13
         "fine_tune": _fine_tune_record(config, trainer),  # #12
+        "feature_cache": cache_record,  # #12
         "flags_hash": config_lib.flags_hash(config),
         "config": config_lib.to_dict(config),
         "history": state.history,

@@ -15,7 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from augbal_tf import backbones
 from augbal_tf import config as config_lib
+from augbal_tf import feature_cache
 from augbal_tf import fileio
 from augbal_tf import fine_tune
 from augbal_tf import input_pipeline
@@ -172,8 +174,15 @@ class Trainer:
     """Model, optimizer and step functions, all created in the strategy's scope."""
 
     def __init__(self, config: config_lib.TrainConfig, strategy: tf.distribute.Strategy, num_classes: int,
-                 class_weights: np.ndarray | None, counts=None):
+                 class_weights: np.ndarray | None, counts=None, features: bool = False):
         self.config, self.strategy, self.num_classes = config, strategy, num_classes
+        # A frozen inference-mode backbone runs with training=False (the Keras transfer-learning
+        # convention: no drop-connect either), so its features are fixed and `features` (the
+        # cached path, #12: batches of pooled features instead of images) trains the same head.
+        self.fixed_backbone = feature_cache.fixed_backbone(config)
+        if features and not self.fixed_backbone:
+            raise ValueError("cached features need a frozen backbone in inference mode")
+        self.features = features
         # Without counts (tests of the plain loop) only the count-free settings work: the remedies
         # that need them get None and raise.
         self.counts = None if counts is None else np.asarray(counts)
@@ -227,8 +236,19 @@ class Trainer:
 
         self._average_moving_statistics = average_moving_statistics
         # A batch dimension of None: the last, smaller batch must not trace the model again.
-        self._predict = tf.function(lambda images: self.model(images, training=False), input_signature=[
-            tf.TensorSpec([None, config.image_size, config.image_size, 3], tf.float32)])
+        if features:
+            self._predict = tf.function(lambda inputs: self.model.head(inputs, training=False), input_signature=[
+                tf.TensorSpec([None, backbones.get_spec(config.model).features], tf.float32)])
+        else:
+            self._predict = tf.function(lambda images: self.model(images, training=False), input_signature=[
+                tf.TensorSpec([None, config.image_size, config.image_size, 3], tf.float32)])
+
+    def _logits(self, inputs, training: bool):
+        if self.features:
+            return self.model.head(inputs, training=training)
+        if self.fixed_backbone:
+            return self.model.head(self.model.features(inputs, training=False), training=training)
+        return self.model(inputs, training=training)
 
     def _make_train_step(self, stage: int, element_spec) -> Callable:
         """The traced distributed training step of `stage` (its variables and optimizer)."""
@@ -263,7 +283,7 @@ class Trainer:
                 self.counts, self.config.remix_kappa, self.config.remix_tau)
             images = tf.cast(images, self.model.compute_dtype)
         with tf.GradientTape() as tape:
-            logits = self.model(images, training=True)
+            logits = self._logits(images, training=True)
             weighted = self.loss(targets, logits, class_weights=self.class_weights)
             local_count = tf.cast(tf.shape(labels)[0], tf.float32)
             # Gradients are summed over replicas, so normalise by the global batch.
@@ -359,7 +379,7 @@ def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
         epoch = state.epochs_done
         start = time.perf_counter()
         dataset = train.epoch(config.seed, epoch)
-        if writers and epoch == 0 and config.log_images:
+        if writers and epoch == 0 and config.log_images and not train.features:
             images, labels = next(iter(dataset.unbatch().batch(config.log_images)))
             writers.image("train", "sample_images", tensorboard_logging.image_grid_png(
                 images.numpy(), labels.numpy(), class_names), step=0)

@@ -5,7 +5,8 @@ same features in every epoch and every study cell, so they are computed once and
 stored as one `.npy` per image under `cache_dir/<key[:2]>/<key>.npy`. The key is a
 sha256 over the backbone name, the identity of its weights, the model input size,
 the preprocessing and the image's bytes (shape included), so the real images that
-recur in every variant of a study share their features.
+recur in every variant of a study share their features. Training uses it through
+`augbal_tf.feature_cache` (`--feature_cache=auto`).
 """
 
 import hashlib
@@ -56,7 +57,8 @@ def _atomic_save(path: pathlib.Path, array: np.ndarray) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch_size: int = 32) -> np.ndarray:
+def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch_size: int = 32,
+                    counts: dict | None = None) -> np.ndarray:
     """Pooled backbone features [N, features] of uint8 images, read from or added to the cache.
 
     Args:
@@ -65,6 +67,8 @@ def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch
       image_size: model input side length (the images are preprocessed as in training).
       cache_dir: folder of the feature cache (created if missing).
       batch_size: images per backbone call for the missing ones.
+      counts: optional dict whose "computed" and "read" entries grow by the number of distinct
+        images computed (and stored) and the number of rows read from cache files.
 
     Returns:
       float32 [N, features], row i for images[i].
@@ -84,7 +88,13 @@ def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch
     keys = [feature_key(model.backbone_name, weights_id, image_size, model.preprocessing, image) for image in images]
     paths = [cache_dir / key[:2] / f"{key}.npy" for key in keys]
     features: list = [np.load(path) if path.is_file() else None for path in paths]
-    missing = [index for index, value in enumerate(features) if value is None]
+    read = sum(value is not None for value in features)
+    # One computation per distinct missing image (oversampling stores exact duplicates).
+    first_of = {}
+    for index, value in enumerate(features):
+        if value is None:
+            first_of.setdefault(keys[index], index)
+    missing = list(first_of.values())
     for start in range(0, len(missing), batch_size):
         batch = missing[start:start + batch_size]
         inputs = preprocessing.preprocess_images(tf.constant(images[batch]), image_size, model.preprocessing)
@@ -92,4 +102,10 @@ def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch
         for index, row in zip(batch, computed):
             _atomic_save(paths[index], row)
             features[index] = row
+    for index, value in enumerate(features):
+        if value is None:
+            features[index] = features[first_of[keys[index]]]
+    if counts is not None:
+        counts["computed"] = counts.get("computed", 0) + len(missing)
+        counts["read"] = counts.get("read", 0) + read
     return np.stack(features).astype(np.float32)

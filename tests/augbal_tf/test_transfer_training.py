@@ -65,3 +65,4 @@ def test_efficientnet_lite0_under_mirrored_on_two_logical_cpus(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["environment"]["replicas"] == 2
+    assert metrics["feature_cache"]["used"] and metrics["feature_cache"]["reason"] is None  # The cached path (#12).

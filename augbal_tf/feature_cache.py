@@ -1,0 +1,121 @@
+"""The cached-feature fast path of training (#12): when it applies, and the splits as pooled features.
+
+A backbone frozen with BatchNorm in inference mode maps each stored image to the
+same pooled features in every epoch (the trainer runs it with training=False, the
+Keras transfer-learning convention), so with nothing else varying the inputs per
+epoch (online augmentation, batch mixing) training the head on features computed
+once is the uncached run with "image -> features" precomputed: the input pipeline
+keeps its order of examples (shuffle, re-sampling, batching, per-epoch seeds) over
+(features, label) elements. The features go through
+`augbal_tf.backbones.features.cached_features` into `$AUGBAL_WORKSPACE/features`,
+keyed by image bytes, so every cell of a study that stores an image reuses them.
+"""
+
+import dataclasses
+import os
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from augbal_datasets.augbal import prepare
+from augbal_tf import backbones
+from augbal_tf import config as config_lib
+from augbal_tf.backbones import features as features_lib
+
+# Decoded images held at once while computing a split's features (the features stay, not the images).
+DECODE_CHUNK = 256
+
+
+def cache_dir() -> pathlib.Path:
+    """`$AUGBAL_WORKSPACE/features`, with AUGBAL_WORKSPACE defaulting to ~/augbal_workspace."""
+    workspace = os.environ.get("AUGBAL_WORKSPACE") or os.path.join("~", "augbal_workspace")
+    return pathlib.Path(workspace).expanduser() / "features"
+
+
+def fixed_backbone(config: config_lib.TrainConfig) -> bool:
+    """True when the run's backbone maps an image to the same features all run long.
+
+    A registered backbone (`augbal_tf.backbones`; ResNet18/34 have no separate feature
+    extractor), frozen, with BatchNorm on its moving statistics.
+    """
+    return (config.model in backbones.BACKBONES and config.freeze_backbone
+            and config_lib.resolved_bn_mode(config) == "inference")
+
+
+def refusal(config: config_lib.TrainConfig) -> str | None:
+    """Why `config` trains without cached features (None: it uses them)."""
+    if config.feature_cache == "off":
+        return "--feature_cache=off"
+    if config.model not in backbones.BACKBONES:
+        return f"--model={config.model} has no separate pooled-feature backbone"
+    if not config.freeze_backbone:
+        return "the backbone is trained (--nofreeze_backbone)"
+    if config_lib.resolved_bn_mode(config) != "inference":
+        return "the backbone's BatchNorm statistics update (--bn_mode resolves to train)"
+    if config.online_augmentation:
+        return f"--online_augmentation={config.online_augmentation} changes the images every epoch"
+    if config.mix != "none":
+        return f"--mix={config.mix} mixes the images of each batch"
+    if config_lib.requested_precision(config) != "float32":
+        # The cache key has no dtype: its features are float32 ones.
+        return f"--precision={config_lib.requested_precision(config)} (the cache holds float32 features)"
+    return None
+
+
+@dataclasses.dataclass
+class CachedSplits:
+    """Every split's pooled features and labels, in the builder's fixed order."""
+
+    features: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    counts: dict[str, int]
+
+    def dataset(self, split: str) -> tf.data.Dataset:
+        """(features, label) pairs of `split`, in the builder's fixed order (what `Variant.encoded` is for images)."""
+        return tf.data.Dataset.from_tensor_slices((self.features[split], self.labels[split]))
+
+    def record(self, directory) -> dict:
+        """What metrics.json records of the cache."""
+        return {"used": True, "reason": None, "dir": str(directory), "computed": self.counts["computed"],
+                "read": self.counts["read"]}
+
+
+def not_used_record(reason: str) -> dict:
+    """metrics.json's record of a run without cached features."""
+    return {"used": False, "reason": reason, "dir": None, "computed": 0, "read": 0}
+
+
+def _chunks(dataset: tf.data.Dataset):
+    """(uint8 images [n, H, W, 3], labels [n]) of consecutive examples of one image shape."""
+    images, labels = [], []
+    for image, label in dataset.as_numpy_iterator():
+        if images and (image.shape != images[0].shape or len(images) == DECODE_CHUNK):
+            yield np.stack(images), np.asarray(labels, np.int64)
+            images, labels = [], []
+        images.append(image)
+        labels.append(label)
+    if images:
+        yield np.stack(images), np.asarray(labels, np.int64)
+
+
+def split_features(model, variant, splits, image_size: int, directory) -> CachedSplits:
+    """The pooled features of every example of `splits`, through the cache in `directory`.
+
+    Args:
+      model: the run's `BackboneClassifier` (bn_mode "inference", float32).
+      variant: the prepared `input_pipeline.Variant`.
+      splits: split names to compute.
+      image_size: model input side length.
+      directory: the feature cache folder (`cache_dir()` in training).
+    """
+    counts = {"computed": 0, "read": 0}
+    features, labels = {}, {}
+    for split in splits:
+        decoded = variant.encoded(split).map(lambda image, label: (prepare.decode_image(image), label),
+                                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        parts = [(features_lib.cached_features(model, images, image_size, directory, counts=counts), chunk_labels)
+                 for images, chunk_labels in _chunks(decoded)]
+        features[split] = np.concatenate([part[0] for part in parts])
+        labels[split] = np.concatenate([part[1] for part in parts])
+    return CachedSplits(features, labels, counts)
