@@ -12,6 +12,7 @@ Seed s is both the training seed and the data seed of its cells, so all cells of
 one seed see the same minority subset, validation and test images: comparisons
 within a seed are paired (`augbal_tf.study_stats`). Rerunning the command skips
 cells that finished with unchanged resolved flags and reruns changed ones.
+`--seeds=auto` adds seeds in rounds where comparisons are still open (`study_adaptive`).
 """
 
 from __future__ import annotations

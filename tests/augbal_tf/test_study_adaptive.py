@@ -64,7 +64,7 @@ class FakeTrainer:
 
 
 def _study(study_dir, augmentations=("HorizontalFlip", "Transpose", "GaussNoise"), **settings):
-    settings = study_adaptive.Settings(**{"min_seeds": 3, "max_seeds": 6, **settings})
+    settings = study_adaptive.Settings(**{"min_seeds": 3, "max_seeds": 5, **settings})
     base = config_lib.make(source="sample", classes=CLASSES, minority=("shirt",), epochs=1, image_size=32,
                            data_dir=str(pathlib.Path(study_dir).parent / "tfds"))
     grid = study_grid.Grid(ratios=(4.0,), baselines=("balanced", "unbalanced"), augmentations=augmentations,
@@ -89,14 +89,14 @@ def test_effective_and_futile_cells_stop_early_the_open_one_and_its_reference_go
     assert status["baseline:balanced"] == ("effective", 1, 3)
     assert status["aug:HorizontalFlip"] == ("effective", 1, 3)
     assert status["aug:Transpose"] == ("futile", 1, 3)
-    assert status["aug:GaussNoise"][0] == "neutral" and status["aug:GaussNoise"][1:] == (4, 6)
+    assert status["aug:GaussNoise"][0] == "neutral" and status["aug:GaussNoise"][1:] == (3, 5)
     assert status["baseline:unbalanced"][0] == "reference"
-    # Only the open comparison and the reference it is paired with got seeds 3-5.
+    # Only the open comparison and the reference it is paired with got seeds 3 and 4.
     seeds = _seeds_by_cell(tmp_path / "study")
     assert seeds == {"baseline:balanced": [0, 1, 2], "aug:HorizontalFlip": [0, 1, 2],
-                     "aug:Transpose": [0, 1, 2], "aug:GaussNoise": list(range(6)),
-                     "baseline:unbalanced": list(range(6))}
-    assert len(trainer.trained) == 21  # Fixed grid of 6 seeds: 30.
+                     "aug:Transpose": [0, 1, 2], "aug:GaussNoise": list(range(5)),
+                     "baseline:unbalanced": list(range(5))}
+    assert len(trainer.trained) == 19  # Fixed grid of 5 seeds: 25.
     verdicts = dict(zip(summary["cell"], summary["verdict"]))
     assert verdicts["aug:Transpose"] == "neutral" and verdicts["aug:HorizontalFlip"] == "effective"
     assert summary["p_holm"].isna().all()
@@ -105,15 +105,15 @@ def test_effective_and_futile_cells_stop_early_the_open_one_and_its_reference_go
     scores = results.pivot(index="seed", columns="cell", values="test_balanced_accuracy")
     differences = {cell: (scores[cell] - scores["baseline:unbalanced"]).dropna().to_numpy()
                    for cell in scores if cell != "baseline:unbalanced"}
-    decisions = study_sequential.SequentialDesign(min_seeds=3, max_seeds=6).decide(differences, 3)
+    decisions = study_sequential.SequentialDesign(min_seeds=3, max_seeds=5).decide(differences, 2)
     assert {cell: d.status for cell, d in decisions.items()} == {
         cell: s[0] for cell, s in status.items() if cell != "baseline:unbalanced"}
 
     text = (tmp_path / "study" / "summary.md").read_text()
     assert "## Adaptive seeds" in text and "Lan & DeMets (1983)" in text
-    assert "Runs: 21 of the 30 that a fixed grid of 6 seeds (--max_seeds) would train (30 % fewer)." in text
-    assert "Stopped (max seeds) at the last look (6 seeds)" in text
-    assert "| futile | 1 (3 seeds) |" in text and "| neutral | 4 (6 seeds) |" in text
+    assert "Runs: 19 of the 25 that a fixed grid of 5 seeds (--max_seeds) would train (24 % fewer)." in text
+    assert "Stopped (max seeds) at the last look (5 seeds)" in text
+    assert "| futile | 1 (3 seeds) |" in text and "| neutral | 3 (5 seeds) |" in text
     csv = pd.read_csv(tmp_path / "study" / "summary.csv")
     assert {"sequential", "look", "look_seeds", "z", "boundary"} <= set(csv.columns)
     page = (tmp_path / "study" / report_html.REPORT_HTML).read_text()
@@ -127,7 +127,7 @@ def test_all_decided_stops_at_the_first_look(tmp_path):
                     log=lambda _: None)
     assert len(trainer.trained) == 12
     text = (tmp_path / "study" / "summary.md").read_text()
-    assert "Stopped (all decided) at look 1 of 4: every comparison is decided." in text
+    assert "Stopped (all decided) at look 1 of 3: every comparison is decided." in text
 
 
 def test_the_budget_stops_before_a_round_that_would_not_fit(tmp_path):
@@ -138,14 +138,14 @@ def test_the_budget_stops_before_a_round_that_would_not_fit(tmp_path):
     assert _status(summary)["aug:GaussNoise"] == ("open", 1, 3)
     assert dict(zip(summary["cell"], summary["verdict"]))["aug:GaussNoise"] == "neutral"
     text = (tmp_path / "study" / "summary.md").read_text()
-    assert ("Stopped (budget) after look 1 of 4: the next round (look 2, 4 seeds: 2 cells at the measured "
+    assert ("Stopped (budget) after look 1 of 3: the next round (look 2, 4 seeds: 2 cells at the measured "
             "mean of 60 s per cell, about 2.0 min) would take the cells' summed training time from 15.0 to "
             "17.0 min, past --budget_minutes=16.5") in text
-    # A larger budget fits two more rounds (15 + 2 + 2 = 19 <= 19.5), not the third.
+    # A larger budget fits one more round (15 + 2 = 17 <= 18.5), not the next (19).
     more = FakeTrainer()
-    study.run_study(_study(tmp_path / "study", budget_minutes=19.5), more, log=lambda _: None)
-    assert len(more.trained) == 4
-    assert "Stopped (budget) after look 3 of 4" in (tmp_path / "study" / "summary.md").read_text()
+    study.run_study(_study(tmp_path / "study", budget_minutes=18.5), more, log=lambda _: None)
+    assert len(more.trained) == 2
+    assert "Stopped (budget) after look 2 of 3" in (tmp_path / "study" / "summary.md").read_text()
 
 
 def test_a_killed_study_resumes_with_the_same_decisions_and_cells(tmp_path):
