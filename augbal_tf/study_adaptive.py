@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from augbal_tf import study_grid, study_sequential, study_stats
 
@@ -291,9 +292,11 @@ def outcome(cells: Sequence[study_grid.Cell], results: pd.DataFrame, settings: S
         missing = sum(1 for c in state.cells if (c.ratio_label, c.label, c.seed) not in _recorded(results))
         notes.append(f"Not finished: look {state.look + 2} needs {missing} more cell(s); rerun the same "
                      "command to continue (it makes the same decisions).")
-    bounds = design.boundaries(max(m, 1))
-    notes.append("Looks at " + ", ".join(map(str, looks)) + f" seeds; per-look z boundaries for {m} "
-                 "comparisons: " + ", ".join("inf" if math.isinf(b) else f"{b:.2f}" for b in bounds) + ".")
+    # The two-sided alpha each look spends per comparison (design.boundaries gives its z form).
+    spent = [2.0 * float(stats.norm.sf(b)) for b in design.boundaries(max(m, 1))]
+    notes.append("Looks at " + ", ".join(map(str, looks)) + " seeds; a comparison stops at a look when its "
+                 "paired t-test's p-value is below that look's share of alpha/m: "
+                 + ", ".join(f"{a:.2g}" for a in spent) + ".")
     notes.append("The budget counts the cells' recorded training time (wall_time_s, dataset "
                  "preparation included); the first round always runs, and a round once started "
                  "is finished." if settings.budget_minutes else "No --budget_minutes: no budget.")
