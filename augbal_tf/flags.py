@@ -179,7 +179,14 @@ flags.DEFINE_list("augmentations", [],
                   "names, 'paper' (the paper's 33) or 'all' (every registered transform).")
 flags.DEFINE_list("seeds", ["0", "1", "2"],
                   "Seeds of the grid; each is both --seed and --data_seed of its cells, so cells "
-                  "of one seed are paired (at least 3 for intervals and verdicts).")
+                  "of one seed are paired (at least 3 for intervals and verdicts). 'auto': seeds "
+                  "0, 1, ... added in rounds (--min_seeds, --max_seeds, --budget_minutes) only to "
+                  "comparisons a group-sequential test has not decided (augbal_tf.study_adaptive).")
+flags.DEFINE_integer("min_seeds", 3, "--seeds=auto: seeds of every cell in the first round (>= 3).")
+flags.DEFINE_integer("max_seeds", 10, "--seeds=auto: seeds of a comparison at the last look.")
+flags.DEFINE_float("target_effect", 0.02,
+                   "Effect in test balanced accuracy (0.02 = 2 points) the power columns size seeds for; "
+                   "with --seeds=auto also the futility width (an interval narrower than it around zero stops).")
 flags.DEFINE_list("baselines", ["balanced", "unbalanced"],
                   "Baseline cells: balanced, unbalanced, undersample, oversample_random, "
                   "class_weight (unbalanced sampling + --class_weight=balanced). unbalanced is "
@@ -208,6 +215,8 @@ flags.DEFINE_bool("export_cells", False,
 # --workdir are required there, and every training flag passes through to the runs.
 flags.DEFINE_float("budget_minutes", 30.0,
                    "Wall-time budget of advise's study on this machine; it sizes the seeds and "
-                   "drops candidates that do not fit.")
+                   "drops candidates that do not fit. The study reads it only with --seeds=auto and only "
+                   "when given (the default 30 is advise's): no round starts whose estimated cell time "
+                   "would take the cells' summed training time past it (0: no budget).")
 flags.DEFINE_bool("dry_run", False, "advise: print the plan and its estimated duration, train nothing.")
 # --- end advise flags ---

@@ -87,7 +87,7 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
                       decisions: Sequence = (), power_sentences: Sequence[str] = (),
                       gallery: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
                       gallery_name: str = "", failures: Sequence[tuple[str, str]] = (),
-                      missing: int = 0) -> pathlib.Path:
+                      missing: int = 0, sequential=None) -> pathlib.Path:
     """Writes `<study_dir>/report.html` atomically and returns its path.
 
     Args:
@@ -107,6 +107,8 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
       gallery: (original, augmented) uint8 pairs, e.g. from `gallery_pairs`.
       gallery_name: the augmentation the gallery shows (default: the best cell's).
       failures, missing: cells that raised / have no results, as in study_report.
+      sequential: a `study_adaptive.Outcome` (--seeds=auto) whose `annotate` made
+        `summary`; its notes (runs spent, why it stopped) are the decisions.
 
     Raises:
       ValueError: results with missing columns or duplicate runs (from study_stats).
@@ -116,6 +118,8 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
         summary = study_stats.summarize(results, alpha=alpha, confidence=confidence)
     if ranking is None:
         ranking = study_stats.overall_ranking(summary)
+    if sequential is not None and not decisions:
+        decisions = sequential.notes
     # Render completely in memory first: a failure here leaves no file at all.
     page = render(results, summary, ranking, study_dir=study_dir, command=command,
                   environment=environment or {}, alpha=alpha, confidence=confidence,
@@ -273,6 +277,9 @@ def _forest(summary: pd.DataFrame) -> str:
 def _comparisons(summary: pd.DataFrame) -> str:
     header = ("<tr><th>ratio</th><th>cell</th><th>seeds</th><th>mean (%)</th>"
               "<th>diff (pp) [95% interval]</th><th>p (Holm)</th><th>gap</th><th>verdict</th></tr>")
+    adaptive = "sequential" in summary.columns  # --seeds=auto: status and look per comparison.
+    if adaptive:
+        header = header.replace("</tr>", "<th>status</th><th>look (seeds)</th></tr>")
     rows = []
     for r in summary.itertuples():
         interval = "" if math.isnan(r.ci_low) else f" [{_pp(r.ci_low)}, {_pp(r.ci_high)}]"
@@ -282,7 +289,10 @@ def _comparisons(summary: pd.DataFrame) -> str:
             f"</td><td class=\"num\">{100 * r.mean:.1f}</td><td class=\"num\">{diff}</td>"
             f"<td class=\"num\">{'' if math.isnan(r.p_holm) else f'{r.p_holm:.3g}'}</td>"
             f"<td class=\"num\">{'n/a' if math.isnan(r.gap_fraction) else f'{r.gap_fraction:.2f}'}"
-            f"</td><td class=\"verdict-{_e(r.verdict)}\">{_e(r.verdict)}</td></tr>")
+            f"</td><td class=\"verdict-{_e(r.verdict)}\">{_e(r.verdict)}</td>"
+            + (f"<td>{_e(r.sequential)}</td><td class=\"num\">"
+               f"{'' if pd.isna(r.look) else f'{r.look} ({r.look_seeds})'}</td>" if adaptive else "")
+            + "</tr>")
     return _section("comparisons", "All comparisons",
                     f"<table>{header}{''.join(rows)}</table>")
 

@@ -12,6 +12,7 @@ Seed s is both the training seed and the data seed of its cells, so all cells of
 one seed see the same minority subset, validation and test images: comparisons
 within a seed are paired (`augbal_tf.study_stats`). Rerunning the command skips
 cells that finished with unchanged resolved flags and reruns changed ones.
+`--seeds=auto` adds seeds in rounds where comparisons are still open (`study_adaptive`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from augbal_tf import config as config_lib
 from augbal_tf import fileio
 from augbal_tf import locks
 from augbal_tf import report_html, study_grid, study_report, study_runner
+from augbal_tf import study_adaptive, study_power
 from augbal_tf import workdir as workdir_lib
 
 RESULTS_CSV = "results.csv"
@@ -68,6 +70,8 @@ class StudyConfig:
     keep_datasets: bool = True
     export_cells: bool = False
     cells_per_process: int = 10
+    target_effect: float = study_power.DEFAULT_TARGET_EFFECT  # Power columns; futility width with adaptive.
+    adaptive: study_adaptive.Settings | None = None  # --seeds=auto; grid.seeds is then adaptive.seeds.
 
 
 def expand_grid(study: StudyConfig) -> list[Cell]:
@@ -106,6 +110,8 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
     """
     log = log or _print
     _check_source_folder(study.base)
+    if study.adaptive is not None:
+        study_adaptive.check(study.grid, study.adaptive)
     cells = expand_grid(study)
     os.makedirs(study.study_dir, exist_ok=True)
     runner = None
@@ -114,6 +120,11 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
     # One process runs a study folder at a time (each cell's run also owns its workdir).
     try:
         with locks.acquire(study.study_dir, "study", "study folder"):
+            if study.adaptive is not None:  # Rounds of cells, each through _run_cells.
+                return study_adaptive.run_rounds(
+                    cells, study.adaptive, study.target_effect,
+                    lambda chosen, round_log: _run_cells(study, chosen, runner or train_fn, command, round_log),
+                    lambda: study_report.read_results(os.path.join(study.study_dir, RESULTS_CSV)), log)
             return _run_cells(study, cells, runner or train_fn, command, log)
     finally:
         if runner:
@@ -179,10 +190,14 @@ def _run_cells(study: StudyConfig, cells: Sequence[Cell], train_fn: TrainFn | No
     environment = _environment(cells)
     title = f"augbal study: {os.path.basename(os.path.normpath(study.study_dir))}"
     missing = len(cells) - len(finished)
+    sequential = (study_adaptive.outcome(expand_grid(study), results, study.adaptive, study.target_effect)
+                  if study.adaptive is not None else None)
     summary = study_report.write_report(results, study.study_dir, command=command, environment=environment,
-                                        title=title, failures=failures, missing=missing)
+                                        title=title, failures=failures, missing=missing,
+                                        target_effect=study.target_effect, sequential=sequential)
     report_html.write_html_report(study.study_dir, results=results, summary=summary, command=command,
-                                  environment=environment, title=title, failures=failures, missing=missing)
+                                  environment=environment, title=title, failures=failures, missing=missing,
+                                  sequential=sequential)
     log("\n" + study_report.format_table(summary))
     log(f"\nreport: {os.path.join(study.study_dir, report_html.REPORT_HTML)} (open it in a browser; "
         f"also summary.md, summary.csv, summary.png, results.csv); TensorBoard: "
@@ -355,17 +370,22 @@ def study_from_flags(flag_values) -> StudyConfig:
         raise ValueError("--study_dir is required: the folder for the cells' workdirs and the "
                          "report")
     base = config_lib.from_flags(flag_values)
+    adaptive = study_adaptive.settings_from_flags(flag_values)
+    if not flag_values.target_effect > 0:
+        raise ValueError(f"--target_effect={flag_values.target_effect:g} is invalid; allowed: > 0 "
+                         "(test balanced accuracy, 0.02 = 2 points)")
     return StudyConfig(
         base=base, study_dir=os.path.abspath(os.path.expanduser(flag_values.study_dir)),
         grid=study_grid.Grid(ratios=study_grid.parse_ratios(flag_values.ratios),
                              baselines=study_grid.resolve_baselines(flag_values.baselines),
                              augmentations=study_grid.resolve_augmentations(flag_values.augmentations),
-                             seeds=study_grid.parse_seeds(flag_values.seeds),
+                             seeds=adaptive.seeds if adaptive else study_grid.parse_seeds(flag_values.seeds),
                              remedies=study_grid.resolve_remedies(flag_values.remedies),
                              online_augmentations=study_grid.resolve_online_augmentations(
                                  flag_values.online_augmentations)),
         keep_datasets=flag_values.keep_datasets, export_cells=flag_values.export_cells,
-        cells_per_process=flag_values.cells_per_process)
+        cells_per_process=flag_values.cells_per_process, target_effect=flag_values.target_effect,
+        adaptive=adaptive)
 
 
 def main(argv: Sequence[str]) -> None:

@@ -45,7 +45,8 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
                  alpha: float = study_stats.DEFAULT_ALPHA, confidence: float = 0.95,
                  title: str = "augbal study", failures: Sequence[tuple[str, str]] = (),
                  missing: int = 0,
-                 target_effect: float = study_power.DEFAULT_TARGET_EFFECT) -> pd.DataFrame:
+                 target_effect: float = study_power.DEFAULT_TARGET_EFFECT,
+                 sequential=None) -> pd.DataFrame:
     """Writes summary.csv, summary.md and summary.png into `out_dir`.
 
     Args:
@@ -59,10 +60,13 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
       failures: (cell, error message) of the cells that raised in this invocation.
       missing: cells of the grid without results (failed or not reached).
       target_effect: effect (metric units) for the `seeds_needed` power column.
+      sequential: a `study_adaptive.Outcome` (--seeds=auto): its decisions give the
+        verdicts, its rule and notes replace the Holm rule.
 
     Returns:
       The summary DataFrame (as in summary.csv), with `study_power.POWER_COLUMNS`
-      appended to `study_stats.SUMMARY_COLUMNS`.
+      appended to `study_stats.SUMMARY_COLUMNS` (and with `sequential`,
+      `study_adaptive.SEQUENTIAL_COLUMNS`).
     """
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +74,8 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
     summary = study_power.add_power_columns(
         summary, study_stats.paired_differences(results), alpha=alpha,
         target_effect=target_effect)
+    if sequential is not None:
+        summary = sequential.annotate(summary)
     ranking = study_stats.overall_ranking(summary)
     _write_atomic(out_dir / SUMMARY_CSV, summary.to_csv(index=False))
     cell_seconds = (float(results["wall_time_s"].sum()) if "wall_time_s" in results.columns
@@ -77,7 +83,7 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
     text = markdown(summary, ranking, command=command, environment=environment or {},
                     alpha=alpha, confidence=confidence, title=title, n_runs=len(results),
                     cell_seconds=cell_seconds, failures=failures, missing=missing,
-                    target_effect=target_effect)
+                    target_effect=target_effect, notes=sequential.notes if sequential else None)
     _write_atomic(out_dir / SUMMARY_MD, text)
     plot_heatmap(summary, ranking, out_dir / SUMMARY_PNG, title=title)
     return summary
@@ -86,6 +92,8 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
 def rule_text(summary: pd.DataFrame, alpha: float = study_stats.DEFAULT_ALPHA,
               confidence: float = 0.95) -> str:
     """The verdict rule with this report's number of comparisons filled in."""
+    if "sequential_rule" in summary.attrs:  # --seeds=auto (study_adaptive.Outcome.annotate).
+        return summary.attrs["sequential_rule"]
     return study_stats.VERDICT_RULE.format(
         n=study_stats.comparison_count(summary), alpha=alpha,
         min_seeds=study_stats.MIN_SEEDS, confidence=confidence)
@@ -96,11 +104,14 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
              confidence: float = 0.95, title: str = "augbal study", n_runs: int = 0,
              cell_seconds: float | None = None, failures: Sequence[tuple[str, str]] = (),
              missing: int = 0,
-             target_effect: float = study_power.DEFAULT_TARGET_EFFECT) -> str:
+             target_effect: float = study_power.DEFAULT_TARGET_EFFECT,
+             notes: Sequence[str] | None = None) -> str:
     """The whole summary.md as a string (`cell_seconds`: summed wall time of the runs).
 
     With `study_power.add_power_columns` output, also the power columns and a
-    "What neutral means" section (one sentence per ratio).
+    "What neutral means" section (one sentence per ratio). With `notes` (an adaptive
+    study's: runs spent, why it stopped) an "Adaptive seeds" section replaces the
+    count of Holm-significant comparisons.
     """
     n_tests = study_stats.comparison_count(summary)
     lines = [f"# {title}", ""]
@@ -108,19 +119,24 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
         lines += [f"**Incomplete: {missing} cell(s) of the grid have no results** "
                   f"({len(failures)} failed in the last invocation; see *Failed cells*). "
                   "Rerunning the same command retries them and rewrites this report.", ""]
-    lines += ["## Verdict rule", "", rule_text(summary, alpha, confidence), "",
-             f"{n_tests} comparisons were made (from {n_runs} runs). Without a correction, "
-             f"about {n_tests * alpha:.1f} of them would look significant at alpha = {alpha:g} "
-             "by chance alone even if no augmentation had any effect: "
-             f"{int((summary['p_value'] < alpha).sum())} have an uncorrected p < {alpha:g}, "
-             f"{int((summary['p_holm'] < alpha).sum())} remain significant after the Holm "
-             "correction.", "",
-             "Columns: *mean* is the test balanced accuracy averaged over seeds; *diff* is the "
-             "mean paired difference from the unbalanced baseline (same seed) in percentage "
-             f"points with its {confidence:.0%} t-interval; *p (Holm)* the corrected p-value; "
-             "*gap* the fraction of the balanced-vs-unbalanced gap recovered (from seed means; "
-             "n/a when the balanced baseline is not above the unbalanced one); *rank* ranks "
-             "augmentations within the ratio by *diff*.", ""]
+    lines += ["## Verdict rule", "", rule_text(summary, alpha, confidence), ""]
+    if notes is not None:
+        lines += ["## Adaptive seeds", ""] + [f"- {note}" for note in notes] + [""]
+    else:
+        lines += [f"{n_tests} comparisons were made (from {n_runs} runs). Without a correction, "
+                  f"about {n_tests * alpha:.1f} of them would look significant at alpha = {alpha:g} "
+                  "by chance alone even if no augmentation had any effect: "
+                  f"{int((summary['p_value'] < alpha).sum())} have an uncorrected p < {alpha:g}, "
+                  f"{int((summary['p_holm'] < alpha).sum())} remain significant after the Holm "
+                  "correction.", ""]
+    lines += ["Columns: *mean* is the test balanced accuracy averaged over seeds; *diff* is the "
+              "mean paired difference from the unbalanced baseline (same seed) in percentage "
+              f"points with its {confidence:.0%} t-interval; *p (Holm)* the corrected p-value; "
+              "*gap* the fraction of the balanced-vs-unbalanced gap recovered (from seed means; "
+              "n/a when the balanced baseline is not above the unbalanced one); *rank* ranks "
+              "augmentations within the ratio by *diff*"
+              + ("; *status* the sequential decision and *look* the look it was taken at (with "
+                 "its seeds)." if notes is not None else "."), ""]
     has_power = "mde" in summary.columns
     if has_power:
         m = max(n_tests, 1)
@@ -241,6 +257,9 @@ def _display_rows(summary: pd.DataFrame, with_ratio: bool = False) -> list[dict[
             row.update({"sd diff (pp)": "" if math.isnan(r.sd_diff) else f"{100 * r.sd_diff:.1f}",
                         "MDE (pp)": "" if math.isnan(r.mde) else f"{100 * r.mde:.1f}",
                         "seeds needed": "" if pd.isna(r.seeds_needed) else str(r.seeds_needed)})
+        if hasattr(r, "sequential"):  # --seeds=auto: the design's status and the look it stopped at.
+            row.update({"status": r.sequential,
+                        "look": "" if pd.isna(r.look) else f"{r.look} ({r.look_seeds} seeds)"})
         rows.append(row)
     return rows
 
