@@ -37,11 +37,10 @@ def _build_lite0(weights, seed, dtype) -> keras.Model:
     backbone = efficientnet_lite.EfficientNetLite0(seed=seed, dtype=dtype)
     backbone(np.zeros((1, 32, 32, 3), np.float32))
     if weights == "imagenet":
-        source = weights_lib.load_lite0_imagenet()
         # Layer by layer: conv and BatchNorm values only, the drop-connect seeds stay `seed`'s.
-        for target, layer in zip(efficientnet_lite.keras_layers(backbone),
-                                 efficientnet_lite.keras_layers(source.backbone), strict=True):
-            target.set_weights(layer.get_weights())
+        for target, values in zip(efficientnet_lite.keras_layers(backbone),
+                                  weights_lib.lite0_imagenet_layer_weights(), strict=True):
+            target.set_weights(values)
     return backbone
 
 

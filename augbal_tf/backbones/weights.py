@@ -147,6 +147,24 @@ def load_lite0_imagenet(cache_dir=None, dtype=None) -> efficientnet_lite.Efficie
     return model
 
 
+_LAYER_WEIGHTS: dict = {}  # (weights file, mtime) -> per-layer ImageNet weights of the backbone.
+
+
+def lite0_imagenet_layer_weights(cache_dir=None) -> list[list[np.ndarray]]:
+    """The ImageNet backbone's weights, layer by layer (`efficientnet_lite.keras_layers` order).
+
+    Read once per process and weights file: a study trains many cells in one child process,
+    and building the 1000-class model to copy from costs seconds each time.
+    """
+    path = lite0_imagenet_weights(cache_dir)
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _LAYER_WEIGHTS:
+        source = load_lite0_imagenet(cache_dir)
+        _LAYER_WEIGHTS.clear()
+        _LAYER_WEIGHTS[key] = [layer.get_weights() for layer in efficientnet_lite.keras_layers(source.backbone)]
+    return _LAYER_WEIGHTS[key]
+
+
 def load_keras_weights(model: keras.Model, path, what: str) -> None:
     """Loads a Keras weights file into `model`, with errors naming the file and the model.
 

@@ -1,6 +1,7 @@
 """EfficientNet-Lite0: golden ImageNet logits against the PyTorch reference, a linear probe, the cache."""
 
 import glob
+import os
 import pathlib
 import sys
 
@@ -119,3 +120,18 @@ def test_local_weights_file_round_trips_and_a_wrong_one_is_refused(tmp_path):
         build_backbone("mobilenet_v3_small", str(path))
     with pytest.raises(FileNotFoundError, match="absent.weights.h5"):
         build_backbone("efficientnet_lite0", str(tmp_path / "absent.weights.h5"))
+
+
+def test_imagenet_backbones_read_the_weights_once_per_process(cache_dir, imagenet_classifier, monkeypatch):
+    model_lib.create_model("efficientnet_lite0", num_classes=2, image_size=32, weights="imagenet")
+    loads = []
+    real_load = weights_lib.load_lite0_imagenet
+    monkeypatch.setattr(weights_lib, "load_lite0_imagenet", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    second = model_lib.create_model("efficientnet_lite0", num_classes=3, image_size=32, weights="imagenet", seed=5)
+    assert loads == []  # The second model copies the weights read for the first.
+    for a, b in zip(second.backbone.get_weights(), imagenet_classifier.backbone.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    path = weights_lib.lite0_imagenet_weights(cache_dir)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))  # A replaced file is read again.
+    model_lib.create_model("efficientnet_lite0", num_classes=2, image_size=32, weights="imagenet")
+    assert loads == [1]
