@@ -10,6 +10,10 @@ Steps, each written down with its reason in OUT/advice.md:
    baseline of the same seed, Holm-corrected verdicts: `augbal_tf.study`);
 4. name the winner by a stated rule (`choose_winner`);
 5. train the final model with the winner on seed 0, export it, print the evaluate command.
+
+With `--num_shards=N --shard_index=i` it plans (the same plan on every shard: it
+depends on the folder, the flags and the budget only) and runs step 3 for its shard
+of the cells; `--report_only` then merges the study and runs steps 4-5.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from absl import app, flags
 
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
-from augbal_tf import report_html, study, study_grid, study_stats
+from augbal_tf import report_html, study, study_grid, study_shards, study_stats
 
 # Sizes a CPU box can afford; a flag the user gives explicitly always wins.
 ADVISE_DEFAULTS = {"image_size": 64, "epochs": 10, "batch_size": 32, "patience": 4,
@@ -183,8 +187,14 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
            baselines: Sequence[str] = BASELINES, augmentations: Sequence[str] = AUGMENTATIONS,
            remedies: Sequence[str] = REMEDIES,
            command: str = "", log: Callable[[str], None] = print,
-           train_fn: study.TrainFn | None = None) -> dict:
-    """Runs the whole advice (see the module doc); returns what advice.md says, as a dict."""
+           train_fn: study.TrainFn | None = None, num_shards: int = 1, shard_index: int = 0,
+           report_only: bool = False) -> dict:
+    """Runs the whole advice (see the module doc); returns what advice.md says, as a dict.
+
+    `num_shards` > 1 runs the study's cells of shard `shard_index` only (no winner yet);
+    `report_only` trains no cell: it merges the study's finished cells and goes on.
+    """
+    study_shards.check(num_shards, shard_index)
     workdir = os.path.abspath(os.path.expanduser(workdir))
     counts = count_images(base.manual_dir, base.data.classes)
     plan = make_plan(counts, base, budget_minutes, baselines, augmentations, remedies)
@@ -201,11 +211,20 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
         return {"plan": plan, "winner": None}
     _check_writable(workdir)
     start = time.monotonic()
+    sharded = num_shards > 1 and not report_only
     study_config = study.StudyConfig(
         base=base, study_dir=os.path.join(workdir, "study"),
         grid=study_grid.Grid(ratios=(None,), baselines=plan.baselines, augmentations=plan.augmentations,
-                             remedies=plan.remedies, seeds=plan.seeds))
-    summary = study.run_study(study_config, train_fn, command=command, log=log)
+                             remedies=plan.remedies, seeds=plan.seeds),
+        num_shards=num_shards if sharded else 1, shard_index=shard_index if sharded else 0)
+    if report_only:
+        summary = study.report_study(study_config, command=command, log=log)
+    else:
+        summary = study.run_study(study_config, train_fn, command=command, log=log)
+    if sharded:
+        log(f"advise: shard {shard_index} of {num_shards} done. When every shard is done, choose the winner "
+            f"and train the final model with:\n  {study.report_only_command(command)}")
+        return {"plan": plan, "winner": None}
     results = pd.read_csv(os.path.join(study_config.study_dir, study.RESULTS_CSV))
     winner, reason = choose_winner(summary, results)
     log(f"advise: winner {winner}: {reason}")
@@ -293,18 +312,13 @@ def main(argv: Sequence[str]) -> None:
     for name in ("manual_dir", "workdir"):
         if not values[name].value:
             raise app.UsageError(f"--{name} is required")
-    try:
+    with study.exit_codes():
         base = config_lib.from_flags(values)
         base = config_lib.replace(base, **{name: default for name, default in ADVISE_DEFAULTS.items()
                                            if not values[name].present})
         command = " ".join(["python -m augbal_tf.advise", *map(shlex.quote, sys.argv[1:])])
-        advise(base, values.workdir, values.budget_minutes, dry_run=values.dry_run, command=command)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except study.CellsFailedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        advise(base, values.workdir, values.budget_minutes, dry_run=values.dry_run, command=command,
+               num_shards=values.num_shards, shard_index=values.shard_index, report_only=values.report_only)
 
 
 def run() -> None:
