@@ -17,7 +17,7 @@ import pytest
 from augbal_tf import locks, study, study_report, study_shards
 from tests.augbal_tf.test_study import FakeTrainer, _study
 
-TIMEOUT_S = 300
+TIMEOUT_S = 900  # Generous: a shared, loaded machine; about a minute when idle.
 
 
 def test_the_shards_are_disjoint_and_cover_the_grid(tmp_path):
@@ -30,7 +30,8 @@ def test_the_shards_are_disjoint_and_cover_the_grid(tmp_path):
         assert max(map(len, shards)) - min(map(len, shards)) <= 1
     # The same flags give the same partition in every process (no hidden state).
     again = study.expand_grid(_study(tmp_path))
-    assert [c.workdir for c in study_shards.select(again, 5, 3)] == [c.workdir for c in study_shards.select(cells, 5, 3)]
+    assert ([c.workdir for c in study_shards.select(again, 5, 3)] ==
+            [c.workdir for c in study_shards.select(cells, 5, 3)])
 
 
 @pytest.mark.parametrize("num_shards, shard_index, message", [
@@ -43,6 +44,15 @@ def test_bad_shard_flags_fail_before_anything_is_written(tmp_path, num_shards, s
     with pytest.raises(ValueError, match=message):
         _study(tmp_path, num_shards=num_shards, shard_index=shard_index)
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_the_command_exits_2_on_a_bad_shard_flag_and_writes_nothing(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "augbal_tf.study", f"--study_dir={tmp_path / 'study'}",
+                                "--source=sample", "--num_shards=2", "--shard_index=5"],
+                               capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    assert completed.returncode == 2
+    assert "error: --shard_index=5 is not valid with --num_shards=2" in completed.stderr
+    assert not (tmp_path / "study").exists()
 
 
 def test_shards_in_turn_then_report_only_equal_one_process(tmp_path):
@@ -105,7 +115,7 @@ def test_the_same_shard_twice_is_refused_and_other_shards_run(tmp_path):
     config = _study(tmp_path, num_shards=2, shard_index=0)
     cells = study.expand_grid(config)
     with study_shards.claim(config.study_dir, cells, 2, 0):
-        with pytest.raises(locks.BusyError, match=rf"shard 0 of the study folder .* in use .*pid {os.getpid()} on host"):
+        with pytest.raises(locks.BusyError, match=rf"shard 0 of the study folder .* in use .*pid {os.getpid()} on"):
             study.run_study(config, FakeTrainer(), log=lambda _: None)
         study.run_study(_study(tmp_path, num_shards=2, shard_index=1), FakeTrainer(), log=lambda _: None)
         # A one-process study may not run beside shards, nor shards beside it.
@@ -130,43 +140,47 @@ def _assert_same_results(left: pathlib.Path, right: pathlib.Path) -> None:
 
 
 def _flags(tmp_path: pathlib.Path, name: str) -> list[str]:
-    values = {"source": "sample", "classes": "tshirt_top,shirt", "minority": "shirt", "train_per_class": 40,
-              "validation_per_class": 10, "test_per_class": 20, "image_size": 32, "epochs": 1, "batch_size": 16,
+    values = {"source": "sample", "classes": "tshirt_top,shirt", "minority": "shirt", "train_per_class": 20,
+              "validation_per_class": 8, "test_per_class": 8, "image_size": 32, "epochs": 1, "batch_size": 16,
               "log_images": 0, "data_dir": tmp_path / name / "tfds", "study_dir": tmp_path / name / "study",
               "ratios": 4, "baselines": "balanced,unbalanced", "augmentations": "HorizontalFlip", "seeds": "0,1",
               "cells_per_process": 0}  # Each process trains in itself: one TensorFlow start each.
     return [f"--{key}={value}" for key, value in values.items()]
 
 
-def _start(flag_list: list[str], *extra: str, python_options: tuple[str, ...] = ()) -> subprocess.Popen:
+def _start(log_path: pathlib.Path, flag_list: list[str], *extra: str,
+           python_options: tuple[str, ...] = ()) -> subprocess.Popen:
+    # Output to files, not pipes: a full pipe would stall a shard until the test reads it.
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen([sys.executable, *python_options, "-m", "augbal_tf.study", *flag_list, *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    with open(log_path.with_suffix(".out"), "w") as out, open(log_path.with_suffix(".err"), "w") as err:
+        return subprocess.Popen([sys.executable, *python_options, "-m", "augbal_tf.study", *flag_list, *extra],
+                                stdout=out, stderr=err, text=True, env=environment)
 
 
-def _wait(process: subprocess.Popen) -> tuple[int, str, str]:
+def _wait(process: subprocess.Popen, log_path: pathlib.Path) -> tuple[int, str, str]:
     try:
-        out, err = process.communicate(timeout=TIMEOUT_S)
+        process.wait(timeout=TIMEOUT_S)
     finally:
         process.kill()  # A no-op once it exited; never leaves a process behind.
-    return process.returncode, out, err
+    return (process.returncode, log_path.with_suffix(".out").read_text(), log_path.with_suffix(".err").read_text())
 
 
 @pytest.mark.slow
 def test_two_real_shards_at_once_then_report_only_equal_one_process(tmp_path):
     sharded, single = _flags(tmp_path, "sharded"), _flags(tmp_path, "single")
+    logs = [tmp_path / f"shard{index}" for index in range(2)] + [tmp_path / "single", tmp_path / "report"]
     # The two shards and the one-process study all start at once (3 processes, 6 cells each way).
-    processes = [_start(sharded, "--num_shards=2", f"--shard_index={index}") for index in range(2)]
-    processes.append(_start(single))
-    outcomes = [_wait(process) for process in processes]
-    for code, out, err in outcomes:
+    processes = [_start(logs[index], sharded, "--num_shards=2", f"--shard_index={index}") for index in range(2)]
+    processes.append(_start(logs[2], single))
+    outcomes = [_wait(process, log) for process, log in zip(processes, logs)]
+    for code, _, err in outcomes:
         assert code == 0, err[-3000:]
     for index, (_, out, _) in enumerate(outcomes[:2]):
         assert f"shard {index} of 2: 3 of the 6 cells" in out and "--report_only" in out
     study_dir = tmp_path / "sharded" / "study"
     assert not (study_dir / study.RESULTS_CSV).exists()
     # The merge reads metrics only: TensorFlow is never imported (-X importtime lists every import).
-    code, out, err = _wait(_start(sharded, "--report_only", python_options=("-X", "importtime")))
+    code, out, err = _wait(_start(logs[3], sharded, "--report_only", python_options=("-X", "importtime")), logs[3])
     assert code == 0, err[-3000:]
     imported = [line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")]
     assert "augbal_tf.study_report" in imported and "tensorflow" not in imported
