@@ -10,6 +10,10 @@ Steps, each written down with its reason in OUT/advice.md:
    baseline of the same seed, Holm-corrected verdicts: `augbal_tf.study`);
 4. name the winner by a stated rule (`choose_winner`);
 5. train the final model with the winner on seed 0, export it, print the evaluate command.
+
+With `--num_shards=N --shard_index=i` it plans (the same plan on every shard: it
+depends on the folder, the flags and the budget only) and runs step 3 for its shard
+of the cells; `--report_only` then merges the study and runs steps 4-5.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from absl import app, flags
 
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
-from augbal_tf import report_html, study, study_grid, study_power, study_stats
+from augbal_tf import report_html, study, study_grid, study_power, study_shards, study_stats
 
 # Sizes a CPU box can afford; a flag the user gives explicitly always wins.
 ADVISE_DEFAULTS = {"image_size": 64, "epochs": 10, "batch_size": 32, "patience": 4,
@@ -262,8 +266,14 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
            baselines: Sequence[str] = BASELINES, augmentations: Sequence[str] = AUGMENTATIONS,
            remedies: Sequence[str] = REMEDIES,
            command: str = "", log: Callable[[str], None] = print,
-           train_fn: study.TrainFn | None = None) -> dict:
-    """Runs the whole advice (see the module doc); returns what advice.md says, as a dict."""
+           train_fn: study.TrainFn | None = None, num_shards: int = 1, shard_index: int = 0,
+           report_only: bool = False) -> dict:
+    """Runs the whole advice (see the module doc); returns what advice.md says, as a dict.
+
+    `num_shards` > 1 runs the study's cells of shard `shard_index` only (no winner yet);
+    `report_only` trains no cell: it merges the study's finished cells and goes on.
+    """
+    study_shards.check(num_shards, shard_index)
     workdir = os.path.abspath(os.path.expanduser(workdir))
     counts = count_images(base)
     if base.data.imbalance_ratio is not None and not base.data.minority:
@@ -279,11 +289,14 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
     plan = make_plan(counts, base, budget_minutes, baselines, augmentations, remedies)
     if minority_decision:
         plan.decisions.append(minority_decision)
+    sharded = num_shards > 1 and not report_only
     study_config = study.StudyConfig(
         base=base, study_dir=os.path.join(workdir, "study"),
         grid=study_grid.Grid(ratios=(base.data.imbalance_ratio,), baselines=plan.baselines,
-                             augmentations=plan.augmentations, remedies=plan.remedies, seeds=plan.seeds))
-    check_datasets(base, study.expand_grid(study_config))
+                             augmentations=plan.augmentations, remedies=plan.remedies, seeds=plan.seeds),
+        num_shards=num_shards if sharded else 1, shard_index=shard_index if sharded else 0)
+    if not report_only:  # The merge reads finished cells; the shards checked the data.
+        check_datasets(base, study.expand_grid(study_config))
     log("\n".join(["advise: plan"] + [f"- {line}" for line in plan.decisions] +
                   [f"- {plan.num_cells} training runs + the final model, estimated "
                    f"{plan.estimated_seconds / 60:.0f} min on 2 idle CPU cores{busy_warning()}"]))
@@ -291,7 +304,14 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
         return {"plan": plan, "winner": None}
     _check_writable(workdir)
     start = time.monotonic()
-    summary = study.run_study(study_config, train_fn, command=command, log=log)
+    if report_only:
+        summary = study.report_study(study_config, command=command, log=log)
+    else:
+        summary = study.run_study(study_config, train_fn, command=command, log=log)
+    if sharded:
+        log(f"advise: shard {shard_index} of {num_shards} done. When every shard is done, choose the winner "
+            f"and train the final model with:\n  {study.report_only_command(command)}")
+        return {"plan": plan, "winner": None}
     results = pd.read_csv(os.path.join(study_config.study_dir, study.RESULTS_CSV))
     winner, reason = choose_winner(summary, results)
     log(f"advise: winner {winner}: {reason}")
@@ -383,18 +403,13 @@ def main(argv: Sequence[str]) -> None:
     if not values.manual_dir and not values["source"].present:
         raise app.UsageError("--manual_dir is required (your folder of images; or --source=sample for the "
                              "embedded sample)")
-    try:
+    with study.exit_codes():
         base = config_lib.from_flags(values)
         base = config_lib.replace(base, **{name: default for name, default in ADVISE_DEFAULTS.items()
                                            if not values[name].present})
         command = " ".join(["python -m augbal_tf.advise", *map(shlex.quote, sys.argv[1:])])
-        advise(base, values.workdir, values.budget_minutes, dry_run=values.dry_run, command=command)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except study.CellsFailedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        advise(base, values.workdir, values.budget_minutes, dry_run=values.dry_run, command=command,
+               num_shards=values.num_shards, shard_index=values.shard_index, report_only=values.report_only)
 
 
 def run() -> None:

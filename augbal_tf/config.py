@@ -43,6 +43,12 @@ HASHED_ONLY_WHEN_SET = {"precision": "float32", "weights": "none", "bn_mode": "a
                         # carry the field names), declared once in the builder's config.
                         **data_config.HASHED_ONLY_WHEN_SET}
 BN_MODES = ("auto", "train", "inference")
+# The names of the remedies, declared here (not in the TensorFlow modules that implement
+# them: augbal_tf.losses, remedies, samplers) so that validating a config, as a study's
+# --report_only does, never imports TensorFlow.
+LOSSES = ("cross_entropy", "focal", "class_balanced", "logit_adjusted", "balanced_softmax", "ldam")
+MIX_MODES = ("none", "mixup", "remix")
+SAMPLERS = ("none", "class_balanced", "square_root")
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")  # augbal_tf.precision resolves auto
 FEATURE_CACHES = ("auto", "off")  # augbal_tf.feature_cache decides where auto applies
 # ResNet downsamples by 32: smaller inputs leave no spatial extent for the last stage.
@@ -213,10 +219,8 @@ def _check_finite(name: str, value: Any, minimum: float, strict: bool = False, m
 
 def _validate_remedies(config: TrainConfig) -> None:
     """The loss, DRW, post-hoc and mix settings (#13); count-dependent checks run in training."""
-    from augbal_tf import losses, remedies  # pylint: disable=g-import-not-at-top (TensorFlow only when used)
-
-    _check_choice("loss", config.loss, losses.LOSSES)
-    _check_choice("mix", config.mix, remedies.MIX_MODES)
+    _check_choice("loss", config.loss, LOSSES)
+    _check_choice("mix", config.mix, MIX_MODES)
     _check_finite("focal_gamma", config.focal_gamma, 0)
     _check_finite("cb_gamma", config.cb_gamma, 0)
     _check_finite("cb_beta", config.cb_beta, 0, maximum=1.0)
@@ -289,10 +293,8 @@ def online_transform(config: TrainConfig):
 
 
 def _validate_online(config: TrainConfig) -> None:
-    from augbal_tf import samplers  # pylint: disable=g-import-not-at-top (TensorFlow only when used)
-
     _check_choice("online_classes", config.online_classes, ONLINE_CLASSES)
-    _check_choice("sampler", config.sampler, samplers.SAMPLERS)
+    _check_choice("sampler", config.sampler, SAMPLERS)
     if config.online_classes != "all" and not config.online_augmentation:
         raise ValueError(f"--online_classes={config.online_classes} needs --online_augmentation")
     online_transform(config)  # Built once here so that a bad name or parameter fails before training.

@@ -19,22 +19,33 @@ def _temporary(path: pathlib.Path) -> pathlib.Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
-    """Yields a temporary path to write; renames it to `path` on success, deletes it on failure."""
+def atomic_path(path: str | os.PathLike, exclusive: bool = False) -> Iterator[pathlib.Path]:
+    """Yields a temporary path to write; renames it to `path` on success, deletes it on failure.
+
+    Args:
+      path: the file to write.
+      exclusive: never replace an existing `path` (the first of racing writers wins).
+
+    Raises:
+      FileExistsError: `exclusive` and `path` exists (nothing is written).
+    """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary(path)
     try:
         yield temporary
-        os.replace(temporary, path)
+        if exclusive:
+            os.link(temporary, path)  # Atomic like a rename, but fails when `path` exists.
+        else:
+            os.replace(temporary, path)
     finally:
         if temporary.exists():
             temporary.unlink()
 
 
-def write_atomic(path: str | os.PathLike, content: str | bytes) -> None:
-    """Writes text or bytes to `path` atomically."""
-    with atomic_path(path) as temporary:
+def write_atomic(path: str | os.PathLike, content: str | bytes, exclusive: bool = False) -> None:
+    """Writes text or bytes to `path` atomically (`exclusive`: see `atomic_path`)."""
+    with atomic_path(path, exclusive) as temporary:
         if isinstance(content, bytes):
             temporary.write_bytes(content)
         else:

@@ -208,6 +208,16 @@ flags.DEFINE_integer("cells_per_process", 10,
 flags.DEFINE_bool("export_cells", False,
                   "Export a SavedModel in every cell (about 90 MB each at 224 px); cells always "
                   "keep metrics.json and the best weights.")
+flags.DEFINE_integer("num_shards", 1,
+                     "Split the study's cells into N shards (N machines sharing --study_dir: a SLURM array, a "
+                     "Kubernetes Indexed Job; see WORKSPACE.md); each shard trains every N-th cell of the "
+                     "grid and writes no report. Every shard needs the same flags. Also advise.")
+flags.DEFINE_integer("shard_index", 0, "The shard this process trains, in [0, --num_shards). Also advise.")
+flags.DEFINE_bool("report_only", False,
+                  "Train nothing: write results.csv, summary.* and report.html of every finished cell (the "
+                  "merge of the shards, as one process would write them; missing cells are counted) and "
+                  "ignore --num_shards/--shard_index. advise: also choose the winner and train the final "
+                  "model. Without TensorFlow for the study.")
 # --- end study flags ---
 
 # --- advise flags ---

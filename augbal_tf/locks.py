@@ -1,9 +1,10 @@
 """Ownership of a folder by one process: an OS-level lock the kernel releases when the holder dies.
 
-A run's workdir (per multi-worker task) and a study folder are each owned by one
-process at a time; a second process refuses at once, naming the holder. A lock
-left by a killed process never blocks a rerun: `fcntl.flock` locks die with
-their process.
+A run's workdir (per multi-worker task) and a study folder (or one shard of it)
+are each owned by one process at a time; a second process refuses at once, naming
+the holder. A shared lock lets several processes (the shards of one study) hold a
+folder together against an exclusive holder. A lock left by a killed process never
+blocks a rerun: `fcntl.flock` locks die with their process.
 """
 
 import dataclasses
@@ -51,13 +52,14 @@ def is_lock_file(path: pathlib.Path) -> bool:
     return path.name.startswith(LOCK_PREFIX) and path.name.endswith(LOCK_SUFFIX)
 
 
-def acquire(folder: str | os.PathLike, owner: str, what: str) -> Lock:
+def acquire(folder: str | os.PathLike, owner: str, what: str, shared: bool = False) -> Lock:
     """Takes the lock of `owner` in `folder` (created if missing) without waiting.
 
     Args:
       folder: the folder to own.
-      owner: which lock of the folder (one per multi-worker task, or `study`).
+      owner: which lock of the folder (one per multi-worker task, `study`, `shard<i>`).
       what: how error messages name the folder (e.g. "workdir", "study folder").
+      shared: hold it together with other shared holders (excluding exclusive ones).
 
     Raises:
       BusyError: another live process holds it (the message names its pid and host).
@@ -66,13 +68,15 @@ def acquire(folder: str | os.PathLike, owner: str, what: str) -> Lock:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = _read_holder(descriptor)
         os.close(descriptor)
         raise BusyError(f"{what} {path.parent} is in use by another process ({holder}); wait for it "
                         f"to finish or stop it (its lock is released when it exits: {path})") from None
-    os.ftruncate(descriptor, 0)
+    os.ftruncate(descriptor, 0)  # No stale holder from an earlier exclusive run.
+    if shared:
+        return Lock(path, descriptor)  # Shared holders would overwrite each other's names.
     os.write(descriptor, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                                      "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
     return Lock(path, descriptor)
@@ -84,5 +88,5 @@ def _read_holder(descriptor: int) -> str:
     except (OSError, ValueError):
         holder = {}
     if not holder:
-        return "holder unknown"
+        return "holder unknown: shared holders, such as the shards of a study, record none"
     return f"pid {holder.get('pid')} on host {holder.get('host')}, since {holder.get('since')}"

@@ -40,7 +40,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-LOSSES = ("cross_entropy", "focal", "class_balanced", "logit_adjusted", "balanced_softmax", "ldam")
+from augbal_tf.config import LOSSES  # noqa: F401  (declared with the settings, without TensorFlow)
+
 # Parameters each loss accepts, with their defaults (the papers' values).
 LOSS_PARAMS = {
     "cross_entropy": {},

@@ -12,8 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from augbal_tf import losses
-
-MIX_MODES = ("none", "mixup", "remix")
+from augbal_tf.config import MIX_MODES  # noqa: F401  (declared with the settings, without TensorFlow)
 
 
 def posthoc_offsets(counts, tau: float) -> np.ndarray:

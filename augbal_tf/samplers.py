@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from augbal_tf import losses
+from augbal_tf.config import SAMPLERS  # noqa: F401  (declared with the settings, without TensorFlow)
 
-SAMPLERS = ("none", "class_balanced", "square_root")
 # A random stream of its own, apart from input_pipeline's shuffle (0) and dropout (1) streams.
 SAMPLER_STREAM = 2
 

@@ -13,10 +13,15 @@ one seed see the same minority subset, validation and test images: comparisons
 within a seed are paired (`augbal_tf.study_stats`). Rerunning the command skips
 cells that finished with unchanged resolved flags and reruns changed ones.
 `--seeds=auto` adds seeds in rounds where comparisons are still open (`study_adaptive`).
+
+`--num_shards=N --shard_index=i` trains one shard of the cells (`augbal_tf.study_shards`:
+N machines into one shared folder); `--report_only` then writes the report of every
+finished cell, exactly as one process running the whole grid would.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -33,9 +38,8 @@ import pandas as pd
 from absl import app, flags
 
 from augbal_tf import config as config_lib
-from augbal_tf import fileio
-from augbal_tf import locks
-from augbal_tf import report_html, study_grid, study_report, study_runner
+from augbal_tf import fileio, locks
+from augbal_tf import report_html, study_grid, study_report, study_runner, study_shards
 from augbal_tf import study_adaptive, study_power
 from augbal_tf import workdir as workdir_lib
 
@@ -72,6 +76,16 @@ class StudyConfig:
     cells_per_process: int = 10
     target_effect: float = study_power.DEFAULT_TARGET_EFFECT  # Power columns; futility width with adaptive.
     adaptive: study_adaptive.Settings | None = None  # --seeds=auto; grid.seeds is then adaptive.seeds.
+    num_shards: int = 1  # >1: train only the cells of shard `shard_index` (`study_shards`).
+    shard_index: int = 0
+
+    def __post_init__(self):
+        study_shards.check(self.num_shards, self.shard_index)
+        if self.adaptive is not None and self.num_shards > 1:
+            # Each round's cells depend on every earlier cell's result: shards would have to wait
+            # for each other between rounds.
+            raise ValueError("--seeds=auto with --num_shards > 1 is not supported: the rounds of an "
+                             "adaptive study depend on all earlier results; give --seeds a list to shard")
 
 
 def expand_grid(study: StudyConfig) -> list[Cell]:
@@ -93,8 +107,11 @@ def cell_status(cell: Cell) -> workdir_lib.Status:
 
 
 def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: str = "",
-              log: Callable[[str], None] | None = None) -> pd.DataFrame:
+              log: Callable[[str], None] | None = None) -> pd.DataFrame | None:
     """Runs every unfinished cell, writes results.csv and the report, returns the summary.
+
+    With `study.num_shards` > 1 it runs the unfinished cells of its shard only and writes
+    no shared file (no results.csv, no report: `report_study` merges the shards).
 
     Args:
       study: the grid.
@@ -106,20 +123,24 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
       log: where progress lines go (default: stdout, flushed at once).
 
     Returns:
-      The summary DataFrame (also in summary.csv).
+      The summary DataFrame (also in summary.csv); None for a shard.
+
+    Raises:
+      ValueError: bad flags, a foreign cell workdir, a folder or shard in use, a layout mismatch.
+      CellsFailedError: some cells failed (the others are kept, and reported).
     """
     log = log or _print
     _check_source_folder(study.base)
     if study.adaptive is not None:
         study_adaptive.check(study.grid, study.adaptive)
     cells = expand_grid(study)
-    os.makedirs(study.study_dir, exist_ok=True)
     runner = None
     if train_fn is None and study.cells_per_process:
         runner = study_runner.CellRunner(study.cells_per_process)
-    # One process runs a study folder at a time (each cell's run also owns its workdir).
+    # One process runs a study folder, or one shard of it, at a time (each cell's run
+    # also owns its workdir).
     try:
-        with locks.acquire(study.study_dir, "study", "study folder"):
+        with study_shards.claim(study.study_dir, cells, study.num_shards, study.shard_index):
             if study.adaptive is not None:  # Rounds of cells, each through _run_cells.
                 return study_adaptive.run_rounds(
                     cells, study.adaptive, study.target_effect,
@@ -131,13 +152,47 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
             runner.close()
 
 
+def report_study(study: StudyConfig, *, command: str = "", log: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """`--report_only`: writes results.csv and the report of every finished cell, trains nothing.
+
+    The shard flags are ignored: it reads every cell of the grid, whatever the layout.
+
+    Returns:
+      The summary DataFrame (also in summary.csv).
+
+    Raises:
+      ValueError: no cell has finished (nothing is written), flags that give another grid
+        than the shards ran, or a one-process study running in the folder.
+    """
+    log = log or _print
+    cells = expand_grid(study)
+    study_shards.check_layout(study.study_dir, cells, None)
+    finished = {cell.workdir for cell in cells if cell_status(cell) is workdir_lib.Status.FINISHED}
+    if not finished:
+        raise ValueError(f"--report_only: none of the {len(cells)} cells of the study in {study.study_dir} has "
+                         "finished with these flags, so there is nothing to report; run the study (or its "
+                         "shards) first, with the same flags")
+    missing = [cell.describe() for cell in cells if cell.workdir not in finished]
+    log(f"study: report of {len(finished)} of {len(cells)} finished cells in {study.study_dir}" +
+        (f"; missing ({len(missing)}, rerun their shards): {', '.join(missing)}" if missing else ""))
+    # Shared: shards may still run (they write no shared file); a one-process study may not.
+    with locks.acquire(study.study_dir, study_shards.STUDY_LOCK, "study folder", shared=True):
+        _write_results(cells, finished, study.study_dir)
+        return _write_report(study, cells, finished, command, (), log)
+
+
 def _run_cells(study: StudyConfig, cells: Sequence[Cell], train_fn: TrainFn | None, command: str,
-               log: Callable[[str], None]) -> pd.DataFrame:
+               log: Callable[[str], None]) -> pd.DataFrame | None:
+    sharded = study.num_shards > 1
+    grid_cells = cells
+    cells = study_shards.select(cells, study.num_shards, study.shard_index)
     statuses = {cell.workdir: cell_status(cell) for cell in cells}
     finished = {workdir for workdir, status in statuses.items() if status is workdir_lib.Status.FINISHED}
     to_run = [cell for cell in cells if cell.workdir not in finished]
     changed = sum(1 for status in statuses.values() if status is workdir_lib.Status.CHANGED)
-    log(f"study: {len(cells)} cells in {study.study_dir}: {len(finished)} finished earlier "
+    scope = (f"shard {study.shard_index} of {study.num_shards}: {len(cells)} of the {len(grid_cells)} cells"
+             if sharded else f"{len(cells)} cells")
+    log(f"study: {scope} in {study.study_dir}: {len(finished)} finished earlier "
         f"(skipped), {len(to_run)} to run ({changed} with changed flags, rerun from scratch)")
     if not study.base.data.minority:
         log("study: --minority is not set, so results.csv has no minority recall/F1 (the "
@@ -171,8 +226,9 @@ def _run_cells(study: StudyConfig, cells: Sequence[Cell], train_fn: TrainFn | No
             same_failures_in_a_row = 0
             wall_time = time.monotonic() - cell_start
             finished.add(cell.workdir)
-            # Written after every finished cell, so an interrupted study keeps its rows.
-            _write_results(cells, finished, study.study_dir)
+            if not sharded:  # Shards share no file: --report_only writes it.
+                # Written after every finished cell, so an interrupted study keeps its rows.
+                _write_results(cells, finished, study.study_dir)
             durations.append(wall_time)
             remaining = len(to_run) - len(durations)
             left = remaining * sum(durations) / len(durations)
@@ -181,11 +237,28 @@ def _run_cells(study: StudyConfig, cells: Sequence[Cell], train_fn: TrainFn | No
                 f"{_duration(time.monotonic() - start)}, ~{_duration(left)} left "
                 f"({remaining} cells)")
         if not study.keep_datasets:
-            _delete_finished_variants(cells, finished, cell)
-    _write_results(cells, finished, study.study_dir)  # Also when none ran or none finished.
+            _delete_finished_variants(grid_cells, finished, cell)
     failed_summary = _failure_summary(failures)
+    if sharded:
+        log(f"study: shard {study.shard_index} of {study.num_shards}: {len(finished)} of its {len(cells)} "
+            "cells finished. When every shard is done, merge them into the report with the same flags and "
+            f"--report_only:\n  {report_only_command(command)}")
+        if failures:
+            raise CellsFailedError(f"{failed_summary}; rerun this shard to retry them.")
+        return None
+    _write_results(cells, finished, study.study_dir)  # Also when none ran or none finished.
     if not finished:
         raise CellsFailedError(f"no cell of the study finished, so there is no report. {failed_summary}")
+    summary = _write_report(study, cells, finished, command, failures, log)
+    if failures:
+        raise CellsFailedError(f"{failed_summary}. The report covers the {len(finished)} "
+                               "finished cells; rerun the same command to retry the others.")
+    return summary
+
+
+def _write_report(study: StudyConfig, cells: Sequence[Cell], finished: set[str], command: str,
+                  failures: Sequence[tuple[str, str]], log: Callable[[str], None]) -> pd.DataFrame:
+    """summary.{csv,md,png} and report.html from results.csv; logs the table."""
     results = study_report.read_results(os.path.join(study.study_dir, RESULTS_CSV))
     environment = _environment(cells)
     title = f"augbal study: {os.path.basename(os.path.normpath(study.study_dir))}"
@@ -202,10 +275,14 @@ def _run_cells(study: StudyConfig, cells: Sequence[Cell], train_fn: TrainFn | No
     log(f"\nreport: {os.path.join(study.study_dir, report_html.REPORT_HTML)} (open it in a browser; "
         f"also summary.md, summary.csv, summary.png, results.csv); TensorBoard: "
         f"tensorboard --logdir={study.study_dir}")
-    if failures:
-        raise CellsFailedError(f"{failed_summary}. The report covers the {len(finished)} "
-                               "finished cells; rerun the same command to retry the others.")
     return summary
+
+
+def report_only_command(command: str) -> str:
+    """The merge command of a shard's command: its shard flags dropped, `--report_only` added."""
+    words = [word for word in shlex.split(command)
+             if not word.startswith(("--num_shards=", "--shard_index="))]
+    return " ".join(map(shlex.quote, [*words, "--report_only"])) if words else "... --report_only"
 
 
 def _check_source_folder(config: config_lib.TrainConfig) -> None:
@@ -330,11 +407,15 @@ def _delete_finished_variants(cells: Sequence[Cell], finished: set[str], current
     """Deletes the current cell's dataset variant once every cell using it is done."""
     dataset = current.config.data
     sharing = [c for c in cells if c.config.data == dataset]
-    if any(c.workdir not in finished for c in sharing):
+    # Cells of other shards are looked up on disk: their shard may have finished them.
+    if any(c.workdir not in finished and workdir_lib.status(c.workdir, c.config) is not workdir_lib.Status.FINISHED
+           for c in sharing):
         return
     variant_dir = os.path.join(current.config.data_dir, "augbal", dataset.name)
-    if os.path.isdir(variant_dir):
+    try:
         shutil.rmtree(variant_dir)
+    except FileNotFoundError:
+        pass  # Never built here, or another shard deleted it first.
 
 
 def _environment(cells: Sequence[Cell]) -> dict:
@@ -385,7 +466,20 @@ def study_from_flags(flag_values) -> StudyConfig:
                                  flag_values.online_augmentations)),
         keep_datasets=flag_values.keep_datasets, export_cells=flag_values.export_cells,
         cells_per_process=flag_values.cells_per_process, target_effect=flag_values.target_effect,
-        adaptive=adaptive)
+        adaptive=adaptive, num_shards=flag_values.num_shards, shard_index=flag_values.shard_index)
+
+
+@contextlib.contextmanager
+def exit_codes():
+    """The entry points' errors as exit codes, printed `error: ...`: bad input 2, failed cells 1."""
+    try:
+        yield
+    except ValueError as error:  # Bad flags, a foreign folder, or a study folder or shard in use.
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except CellsFailedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -394,20 +488,17 @@ def main(argv: Sequence[str]) -> None:
     flag_values = flags.FLAGS
     if not flag_values.study_dir:
         raise app.UsageError("--study_dir is required (the folder for the cells and the report)")
-    try:
+    with exit_codes():
         grid = study_from_flags(flag_values)
+        command = " ".join(["python -m augbal_tf.study", *map(shlex.quote, sys.argv[1:])])
+        if flag_values.report_only:
+            report_study(grid, command=command)  # Reads metrics only: TensorFlow is never imported.
+            return
         if grid.base.cpu_devices and not grid.cells_per_process:
             from augbal_tf import distribution  # Splits the CPU before TensorFlow starts.
 
             distribution.configure_cpu_devices(grid.base.cpu_devices)
-        command = " ".join(["python -m augbal_tf.study", *map(shlex.quote, sys.argv[1:])])
         run_study(grid, command=command)
-    except ValueError as error:  # Bad flags, a foreign folder, or a study folder in use.
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except CellsFailedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
 
 
 def run() -> None:

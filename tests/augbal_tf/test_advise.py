@@ -207,3 +207,31 @@ def test_a_busy_machine_is_named_in_the_plan():
     assert advise.busy_warning(load=0.4, cores=2) == "" and advise.busy_warning(load=6.0, cores=64) == ""
     assert advise.busy_warning(load=6.0, cores=2) == (
         " (the machine is busy now: load 6.0 on 2 cores, so expect up to 4x longer)")
+
+
+def test_sharded_advice_makes_one_plan_and_merges_like_one_process(tmp_path):
+    folder = _folder(tmp_path / "photos", {"buildings": 40, "sea": 10})
+    grid = dict(baselines=("unbalanced", "oversample_random"), augmentations=("HorizontalFlip",),
+                remedies=("logit_adjusted",), log=lambda _: None)
+    out, fake = tmp_path / "sharded", _FakeTrain()
+    shards = [advise.advise(_base(folder, tmp_path), str(out), 60, train_fn=fake, num_shards=2, shard_index=index,
+                            **grid) for index in range(2)]
+    assert shards[0]["plan"] == shards[1]["plan"] and all(shard["winner"] is None for shard in shards)
+    assert len(fake.calls) == shards[0]["plan"].num_cells and not (out / advise.ADVICE_MD).exists()
+    assert not (out / "study" / "results.csv").exists()
+    # A shard whose budget gives another plan (fewer seeds) would overlap the others' cells.
+    with pytest.raises(ValueError, match=r"differs from the one the shards .* --budget_minutes"):
+        advise.advise(_base(folder, tmp_path), str(out), 1.2, train_fn=fake, num_shards=2, shard_index=1, **grid)
+    with pytest.raises(ValueError, match=r"--shard_index=2 is not valid with --num_shards=2"):
+        advise.advise(_base(folder, tmp_path), str(tmp_path / "never"), 60, num_shards=2, shard_index=2, **grid)
+    assert not (tmp_path / "never").exists()
+    calls = len(fake.calls)
+    merged = advise.advise(_base(folder, tmp_path), str(out), 60, train_fn=fake, report_only=True, **grid)
+    assert len(fake.calls) == calls + 1 and fake.calls[-1][0] == str(out / "model")  # Only the final model.
+    single = advise.advise(_base(folder, tmp_path), str(tmp_path / "single"), 60, train_fn=_FakeTrain(), **grid)
+    assert merged["winner"] == single["winner"] == "baseline:oversample_random"
+    assert merged["reason"] == single["reason"]
+    assert (out / advise.ADVICE_MD).is_file() and (out / "report.html").is_file()
+    sharded_results, single_results = (pd.read_csv(path / "study" / "results.csv").drop(columns="workdir")
+                                       for path in (out, tmp_path / "single"))
+    pd.testing.assert_frame_equal(sharded_results, single_results)
