@@ -194,3 +194,12 @@ def test_two_real_shards_at_once_then_report_only_equal_one_process(tmp_path):
     _assert_same_results(study_dir, tmp_path / "single" / "study")
     for name in ("summary.md", "summary.png", "report.html"):
         assert (study_dir / name).stat().st_size > 0
+
+
+def test_adaptive_seeds_cannot_be_sharded(tmp_path):
+    from augbal_tf import study_adaptive  # pylint: disable=import-outside-toplevel
+
+    with pytest.raises(ValueError, match=r"--seeds=auto with --num_shards > 1 is not supported"):
+        study.StudyConfig(base=_study(tmp_path).base, study_dir=str(tmp_path / "s"),
+                          adaptive=study_adaptive.Settings(), num_shards=2, shard_index=0)
+    assert not (tmp_path / "s").exists()
