@@ -11,6 +11,7 @@ from absl import flags
 
 from augbal_datasets.augbal import config as data_config
 from augbal_tf import config as config_lib
+from augbal_tf import study_metric
 
 # --- run and workspace ---
 flags.DEFINE_string("workdir", None, "Output folder of the run (required by the train command).")
@@ -187,6 +188,10 @@ flags.DEFINE_integer("max_seeds", 10, "--seeds=auto: seeds of a comparison at th
 flags.DEFINE_float("target_effect", 0.02,
                    "Effect in test balanced accuracy (0.02 = 2 points) the power columns size seeds for; "
                    "with --seeds=auto also the futility width (an interval narrower than it around zero stops).")
+flags.DEFINE_string("metric", study_metric.DEFAULT,
+                    "Test metric the study compares, decides verdicts by and ranks by (also advise's winner): "
+                    + ", ".join(study_metric.METRICS) + ". ece is lower-is-better: its paired difference is "
+                    "the unbalanced baseline's minus the cell's, so positive still means better.")
 flags.DEFINE_list("baselines", ["balanced", "unbalanced"],
                   "Baseline cells: balanced, unbalanced, undersample, oversample_random, "
                   "class_weight (unbalanced sampling + --class_weight=balanced). unbalanced is "

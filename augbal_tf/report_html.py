@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from augbal_tf import fileio, report_data, report_plots, study_report, study_stats
+from augbal_tf import fileio, report_data, report_plots, study_metric, study_report, study_stats
 
 REPORT_HTML = "report.html"
 # Re-exported so a caller builds the whole page from this module.
@@ -87,7 +87,8 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
                       decisions: Sequence = (), power_sentences: Sequence[str] = (),
                       gallery: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
                       gallery_name: str = "", failures: Sequence[tuple[str, str]] = (),
-                      missing: int = 0, sequential=None) -> pathlib.Path:
+                      missing: int = 0, sequential=None,
+                      metric: study_metric.Metric = study_report.DEFAULT_METRIC) -> pathlib.Path:
     """Writes `<study_dir>/report.html` atomically and returns its path.
 
     Args:
@@ -109,13 +110,15 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
       failures, missing: cells that raised / have no results, as in study_report.
       sequential: a `study_adaptive.Outcome` (--seeds=auto) whose `annotate` made
         `summary`; its notes (runs spent, why it stopped) are the decisions.
+      metric: what the study compares and ranks by (`--metric`).
 
     Raises:
       ValueError: results with missing columns or duplicate runs (from study_stats).
     """
     study_dir = pathlib.Path(study_dir)
     if summary is None:
-        summary = study_stats.summarize(results, alpha=alpha, confidence=confidence)
+        summary = study_stats.summarize(results, metric.column, alpha=alpha, confidence=confidence,
+                                        higher_is_better=metric.higher_is_better)
     if ranking is None:
         ranking = study_stats.overall_ranking(summary)
     if sequential is not None and not decisions:
@@ -125,7 +128,7 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
                   environment=environment or {}, alpha=alpha, confidence=confidence,
                   title=title, winner=winner,
                   decisions=decisions, power_sentences=power_sentences, gallery=gallery,
-                  gallery_name=gallery_name, failures=failures, missing=missing)
+                  gallery_name=gallery_name, failures=failures, missing=missing, metric=metric)
     study_dir.mkdir(parents=True, exist_ok=True)
     path = study_dir / REPORT_HTML
     fileio.write_atomic(path, page)
@@ -136,24 +139,25 @@ def render(results: pd.DataFrame, summary: pd.DataFrame, ranking: pd.DataFrame, 
            study_dir: str | os.PathLike, command: str | Sequence[str], environment: Mapping,
            alpha: float, confidence: float, title: str, winner, decisions: Sequence,
            power_sentences: Sequence[str], gallery, gallery_name: str = "",
-           failures: Sequence[tuple[str, str]] = (), missing: int = 0) -> str:
+           failures: Sequence[tuple[str, str]] = (), missing: int = 0,
+           metric: study_metric.Metric = study_report.DEFAULT_METRIC) -> str:
     """The whole page as a string (see `write_html_report` for the arguments)."""
     chosen = report_data.chosen_winner(winner)
     best = report_data.best_cell(summary, chosen)
     pair = report_data.paired_runs(results, best, pathlib.Path(study_dir))
     parts = {
-        "answer": _answer(results, summary, ranking, chosen, failures, missing),
+        "answer": _answer(results, summary, ranking, chosen, failures, missing, metric),
         "decisions": _decisions(decisions),
-        "forest": _forest(summary),
+        "forest": _forest(summary, metric),
         "heatmap": _section("heatmap", "Heatmap", _img(
-            report_plots.heatmap(summary, ranking, title),
+            report_plots.heatmap(summary, ranking, title, metric),
             "heatmap of paired differences by cell and ratio")),
         "comparisons": _comparisons(summary),
         "recall": _recall(pair),
         "gallery": _gallery(gallery, gallery_name, best),
         "confusion": _confusion(pair),
         "rule": _section("rule", "Verdict rule", _rule_html(
-            study_report.rule_text(summary, alpha, confidence))),
+            study_report.rule_text(summary, alpha, confidence, metric))),
         "power": _power(summary, power_sentences),
         "environment": _environment(environment, results),
         "commands": _commands(command),
@@ -174,8 +178,10 @@ def render(results: pd.DataFrame, summary: pd.DataFrame, ranking: pd.DataFrame, 
         f"<script>{script}</script>", "</body>", "</html>", ""])
 
 
-def _answer(results, summary, ranking, chosen, failures, missing) -> str:
+def _answer(results, summary, ranking, chosen, failures, missing, metric) -> str:
     body = []
+    if metric.name != study_metric.DEFAULT:  # The default's page reads as it always has.
+        body.append(_rule_html(metric.sentence))
     if missing:
         body.append(f'<p class="warning">Incomplete: {int(missing)} cell(s) of the grid have no '
                     f"results ({len(failures)} failed in the last invocation). Rerunning the "
@@ -195,14 +201,14 @@ def _answer(results, summary, ranking, chosen, failures, missing) -> str:
             rows = rows[rows["ratio"] == study_stats.ratio_label(chosen["ratio"])]
         label = report_plots.cell_label(chosen["cell"])
         body.append(f'<p class="headline">Recommended: {_e(label)}</p>')
-        body += [_improvement(row, results) for row in rows.itertuples()]
+        body += [_improvement(row, results, metric) for row in rows.itertuples()]
         if chosen.get("cost"):
             body.append(f"<p>Cost: {_e(chosen['cost'])}</p>")
     elif len(effective):
         body.append('<p class="headline">Effective cells (best paired difference first):</p>')
         effective = effective.sort_values(["ratio", "mean_difference"], ascending=[True, False],
                                           key=_ratio_key, kind="stable")
-        body.append("<ul>" + "".join(f"<li>{_improvement(r, results, inline=True)}</li>"
+        body.append("<ul>" + "".join(f"<li>{_improvement(r, results, metric, inline=True)}</li>"
                                      for r in effective.itertuples()) + "</ul>")
     else:
         body.append('<p class="headline">No remedy was effective: use the plain baseline '
@@ -218,16 +224,16 @@ def _answer(results, summary, ranking, chosen, failures, missing) -> str:
             + "</section>")
 
 
-def _improvement(row, results: pd.DataFrame, inline: bool = False) -> str:
+def _improvement(row, results: pd.DataFrame, metric: study_metric.Metric, inline: bool = False) -> str:
     interval = ("no interval (fewer than "
                 f"{study_stats.MIN_SEEDS} seeds)" if math.isnan(row.ci_low)
                 else f"95% interval [{_pp(row.ci_low)}, {_pp(row.ci_high)}] pp")
     where = f"{report_plots.cell_label(row.cell)} at {report_plots.ratio_title(row.ratio)}"
     text = (f"{_e(where)}: "
-            f"{_pp(row.mean_difference)} pp test balanced accuracy over the unbalanced baseline "
+            f"{_pp(row.mean_difference)} pp {_e(metric.label)} over the unbalanced baseline "
             f"({interval}; {int(row.n_seeds)} seeds; verdict "
             f'<span class="verdict-{_e(row.verdict)}">{_e(row.verdict)}</span>; '
-            f"{100 * row.mean:.1f}% balanced accuracy).")
+            f"{100 * row.mean:.1f}% {_e(metric.label.removeprefix('test '))}).")
     cost = _time_cost(results, row.cell, row.ratio)
     if cost:
         text += " " + cost
@@ -262,7 +268,7 @@ def _decisions(decisions: Sequence) -> str:
     return _section("decisions", "Decisions", "<ul>" + "".join(items) + "</ul>")
 
 
-def _forest(summary: pd.DataFrame) -> str:
+def _forest(summary: pd.DataFrame, metric: study_metric.Metric) -> str:
     if not (summary["cell"] != study_stats.REFERENCE_CELL).any():
         return _section("forest", "Paired differences", "<p>No cell was compared with the "
                         "unbalanced baseline.</p>")
@@ -271,7 +277,7 @@ def _forest(summary: pd.DataFrame) -> str:
     return _section("forest", "Paired differences from the unbalanced baseline", (
         "<p>Each point is a cell's mean paired difference over seeds; the bar its 95% "
         f"t-interval; the dashed line is zero. Colours: {legend} (hollow: no interval).</p>"
-        + _img(report_plots.forest_plot(summary), "forest plot of paired differences")))
+        + _img(report_plots.forest_plot(summary, metric.label), "forest plot of paired differences")))
 
 
 def _comparisons(summary: pd.DataFrame) -> str:

@@ -68,7 +68,7 @@ def ratio_title(ratio: str) -> str:
     return ratio if ratio == study_stats.NATURAL_RATIO else f"ratio {ratio}:1"
 
 
-def forest_plot(summary: pd.DataFrame) -> bytes:
+def forest_plot(summary: pd.DataFrame, label: str = "test balanced accuracy") -> bytes:
     """Paired differences (pp) with their intervals, one panel per ratio, verdict colours."""
     compared = summary[summary["cell"] != study_stats.REFERENCE_CELL]
     ratios = sorted(compared["ratio"].unique(), key=study_stats.ratio_sort_key)
@@ -99,7 +99,7 @@ def forest_plot(summary: pd.DataFrame) -> bytes:
         ax.set_xlim(-limit, limit)
         ax.set_title(ratio_title(ratio), fontsize=10, loc="left")
         ax.grid(axis="x", color="#dddddd", lw=0.6)
-    axes[-1, 0].set_xlabel("paired difference in test balanced accuracy from the unbalanced\n"
+    axes[-1, 0].set_xlabel(f"paired difference in {label} from the unbalanced\n"
                            "baseline (percentage points), with its 95% interval")
     handles = [plt.Line2D([], [], marker="o", ls="", color=colour, label=name)
                for name, colour in VERDICT_COLOURS.items() if name != "reference"]
@@ -107,11 +107,12 @@ def forest_plot(summary: pd.DataFrame) -> bytes:
     return figure_png(fig)
 
 
-def heatmap(summary: pd.DataFrame, ranking: pd.DataFrame, title: str) -> bytes:
+def heatmap(summary: pd.DataFrame, ranking: pd.DataFrame, title: str, metric=None) -> bytes:
     """study_report's heatmap (the same picture as summary.png), as PNG bytes."""
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder, "heatmap.png")
-        study_report.plot_heatmap(summary, ranking, path, title=title)
+        study_report.plot_heatmap(summary, ranking, path, title=title,
+                                  metric=metric or study_report.DEFAULT_METRIC)
         return strip_text_chunks(path.read_bytes())
 
 

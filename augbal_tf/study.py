@@ -40,7 +40,7 @@ from absl import app, flags
 from augbal_tf import config as config_lib
 from augbal_tf import fileio, locks
 from augbal_tf import report_html, study_grid, study_report, study_runner, study_shards
-from augbal_tf import study_adaptive, study_power
+from augbal_tf import study_adaptive, study_metric, study_power
 from augbal_tf import workdir as workdir_lib
 
 RESULTS_CSV = "results.csv"
@@ -51,6 +51,7 @@ RESULT_COLUMNS = (
     "cell", "dataset", "classes", "ratio", "profile", "sampling", "augmentation", "class_weight", "seed",
     "validation_accuracy", "validation_balanced_accuracy", "test_accuracy",
     "test_balanced_accuracy", "test_minority_recall", "test_minority_f1", "test_macro_f1",
+    "test_ece", "test_many_shot_accuracy", "test_medium_shot_accuracy", "test_few_shot_accuracy",
     "selection", "selected_epoch", "epochs_run", "wall_time_s", "workdir")
 
 # Trains one cell and returns its metrics dict: `train_and_evaluate`, or a stand-in.
@@ -78,8 +79,10 @@ class StudyConfig:
     adaptive: study_adaptive.Settings | None = None  # --seeds=auto; grid.seeds is then adaptive.seeds.
     num_shards: int = 1  # >1: train only the cells of shard `shard_index` (`study_shards`).
     shard_index: int = 0
+    metric: str = study_metric.DEFAULT  # --metric: what cells are compared, decided and ranked by.
 
     def __post_init__(self):
+        study_metric.get(self.metric)  # A bad name fails here, before anything is written.
         study_shards.check(self.num_shards, self.shard_index)
         if self.adaptive is not None and self.num_shards > 1:
             # Each round's cells depend on every earlier cell's result: shards would have to wait
@@ -143,7 +146,7 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
         with study_shards.claim(study.study_dir, cells, study.num_shards, study.shard_index):
             if study.adaptive is not None:  # Rounds of cells, each through _run_cells.
                 return study_adaptive.run_rounds(
-                    cells, study.adaptive, study.target_effect,
+                    cells, _adaptive(study), study.target_effect,
                     lambda chosen, round_log: _run_cells(study, chosen, runner or train_fn, command, round_log),
                     lambda: study_report.read_results(os.path.join(study.study_dir, RESULTS_CSV)), log)
             return _run_cells(study, cells, runner or train_fn, command, log)
@@ -263,19 +266,26 @@ def _write_report(study: StudyConfig, cells: Sequence[Cell], finished: set[str],
     environment = _environment(cells)
     title = f"augbal study: {os.path.basename(os.path.normpath(study.study_dir))}"
     missing = len(cells) - len(finished)
-    sequential = (study_adaptive.outcome(expand_grid(study), results, study.adaptive, study.target_effect)
+    sequential = (study_adaptive.outcome(expand_grid(study), results, _adaptive(study), study.target_effect)
                   if study.adaptive is not None else None)
+    metric = study_metric.get(study.metric)
     summary = study_report.write_report(results, study.study_dir, command=command, environment=environment,
                                         title=title, failures=failures, missing=missing,
-                                        target_effect=study.target_effect, sequential=sequential)
+                                        target_effect=study.target_effect, sequential=sequential,
+                                        metric=metric)
     report_html.write_html_report(study.study_dir, results=results, summary=summary, command=command,
                                   environment=environment, title=title, failures=failures, missing=missing,
-                                  sequential=sequential)
-    log("\n" + study_report.format_table(summary))
+                                  sequential=sequential, metric=metric)
+    log("\n" + study_report.format_table(summary, metric=metric))
     log(f"\nreport: {os.path.join(study.study_dir, report_html.REPORT_HTML)} (open it in a browser; "
         f"also summary.md, summary.csv, summary.png, results.csv); TensorBoard: "
         f"tensorboard --logdir={study.study_dir}")
     return summary
+
+
+def _adaptive(study: StudyConfig) -> study_adaptive.Settings:
+    """The adaptive settings deciding on the study's metric."""
+    return dataclasses.replace(study.adaptive, metric=study.metric)
 
 
 def report_only_command(command: str) -> str:
@@ -370,6 +380,7 @@ def result_row(cell: Cell, metrics: dict) -> dict:
         minority = tuple(metrics.get("class_names", ())[1:])  # the builder's: every class after the head
     minority_stats = [per_class[name] for name in minority if name in per_class]
     f1s = [stats["f1"] for stats in per_class.values()]
+    shots = test.get("shot_accuracy") or {}
     dataset = data.source
     if data.source == "manual" and config.manual_dir:
         dataset = f"manual:{os.path.basename(os.path.normpath(config.manual_dir))}"
@@ -384,11 +395,19 @@ def result_row(cell: Cell, metrics: dict) -> dict:
         "test_accuracy": test["accuracy"], "test_balanced_accuracy": test["balanced_accuracy"],
         "test_minority_recall": _mean([s["recall"] for s in minority_stats]),
         "test_minority_f1": _mean([s["f1"] for s in minority_stats]),
-        "test_macro_f1": _mean(f1s), "selection": metrics.get("selection", ""),
+        "test_macro_f1": _mean(f1s), "test_ece": _number(test.get("expected_calibration_error")),
+        "test_many_shot_accuracy": _number(shots.get("many")),
+        "test_medium_shot_accuracy": _number(shots.get("medium")),
+        "test_few_shot_accuracy": _number(shots.get("few")), "selection": metrics.get("selection", ""),
         "selected_epoch": metrics.get("selected_epoch"),
         "epochs_run": metrics.get("epochs_run", math.nan),
         # Training's own clock: it adds up the epochs of killed and resumed invocations.
         "wall_time_s": metrics.get("wall_time_s", math.nan), "workdir": cell.workdir}
+
+
+def _number(value) -> float:
+    # NaN where a run lacks the metric (older metrics.json, no probabilities, an empty shot group).
+    return math.nan if value is None else float(value)
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -466,7 +485,8 @@ def study_from_flags(flag_values) -> StudyConfig:
                                  flag_values.online_augmentations)),
         keep_datasets=flag_values.keep_datasets, export_cells=flag_values.export_cells,
         cells_per_process=flag_values.cells_per_process, target_effect=flag_values.target_effect,
-        adaptive=adaptive, num_shards=flag_values.num_shards, shard_index=flag_values.shard_index)
+        adaptive=adaptive, num_shards=flag_values.num_shards, shard_index=flag_values.shard_index,
+        metric=flag_values.metric)
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from augbal_tf import study_grid, study_sequential, study_stats
+from augbal_tf import study_grid, study_metric, study_sequential, study_stats
 
 AUTO = "auto"
 # Why the study stopped (None in `Plan.reason`: cells are still to be trained).
@@ -48,6 +48,7 @@ class Settings:
     max_seeds: int = 10
     budget_minutes: float = 0.0
     alpha: float = study_stats.DEFAULT_ALPHA
+    metric: str = study_metric.DEFAULT  # The study's --metric: the paired differences decided on.
 
     def __post_init__(self):
         if self.min_seeds < 3:
@@ -146,7 +147,9 @@ def plan(cells: Sequence[study_grid.Cell], results: pd.DataFrame, settings: Sett
     differences: dict[Key, dict[int, float]] = {key: {} for key in comparisons}
     seconds: dict[tuple[str, str, int], float] = {}
     if len(results):
-        for row in study_stats.paired_differences(results).itertuples():
+        metric = study_metric.get(settings.metric)
+        for row in study_stats.paired_differences(results, metric.column,
+                                                  metric.higher_is_better).itertuples():
             differences.setdefault((row.ratio, row.cell), {})[int(row.seed)] = float(row.difference)
         if "wall_time_s" in results.columns:
             for ratio, cell, seed, wall in zip(results["ratio"], results["cell"], results["seed"],
@@ -310,12 +313,17 @@ def _recorded(results: pd.DataFrame) -> set:
             for r, c, s in zip(results["ratio"], results["cell"], results["seed"])}
 
 
+def _metric_note(settings: Settings) -> str:
+    # Named when not the default, so the default's rule reads as it always has.
+    return "" if settings.metric == study_metric.DEFAULT else " " + study_metric.get(settings.metric).sentence
+
+
 def rule_text(settings: Settings, target_effect: float, m: int) -> str:
     """The verdict rule of an adaptive study (replaces `study_stats.VERDICT_RULE`)."""
     looks = settings.design(target_effect).looks
     return (
         "Adaptive seeds (--seeds=auto). Each cell is compared with the unbalanced baseline of the "
-        f"same seed. The study looks after {', '.join(map(str, looks))} seeds; at each look every "
+        f"same seed.{_metric_note(settings)} The study looks after {', '.join(map(str, looks))} seeds; at each look every "
         "open comparison gets an exact two-sided paired t-test at the alpha that the Lan & DeMets "
         "(1983) spending function of the O'Brien & Fleming (1979) type spends at that look, for a "
         f"level of alpha/m = {settings.alpha:g}/{max(m, 1)} per comparison (Bonferroni over the {m} "

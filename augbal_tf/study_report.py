@@ -18,12 +18,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from augbal_tf import fileio
-from augbal_tf import study_power, study_stats  # noqa: E402
+from augbal_tf import study_metric, study_power, study_stats  # noqa: E402
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 SUMMARY_PNG = "summary.png"
 
+DEFAULT_METRIC = study_metric.METRICS[study_metric.DEFAULT]
 _VERDICT_MARKS = {"effective": "+", "ineffective": "-", "neutral": "=",
                   "undetermined": "?", "reference": "ref"}
 
@@ -46,7 +47,7 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
                  title: str = "augbal study", failures: Sequence[tuple[str, str]] = (),
                  missing: int = 0,
                  target_effect: float = study_power.DEFAULT_TARGET_EFFECT,
-                 sequential=None) -> pd.DataFrame:
+                 sequential=None, metric: study_metric.Metric = DEFAULT_METRIC) -> pd.DataFrame:
     """Writes summary.csv, summary.md and summary.png into `out_dir`.
 
     Args:
@@ -62,6 +63,7 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
       target_effect: effect (metric units) for the `seeds_needed` power column.
       sequential: a `study_adaptive.Outcome` (--seeds=auto): its decisions give the
         verdicts, its rule and notes replace the Holm rule.
+      metric: what is compared, decided and ranked (`--metric`).
 
     Returns:
       The summary DataFrame (as in summary.csv), with `study_power.POWER_COLUMNS`
@@ -70,9 +72,10 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
     """
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = study_stats.summarize(results, alpha=alpha, confidence=confidence)
+    summary = study_stats.summarize(results, metric.column, alpha=alpha, confidence=confidence,
+                                    higher_is_better=metric.higher_is_better)
     summary = study_power.add_power_columns(
-        summary, study_stats.paired_differences(results), alpha=alpha,
+        summary, study_stats.paired_differences(results, metric.column, metric.higher_is_better), alpha=alpha,
         target_effect=target_effect)
     if sequential is not None:
         summary = sequential.annotate(summary)
@@ -83,20 +86,22 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
     text = markdown(summary, ranking, command=command, environment=environment or {},
                     alpha=alpha, confidence=confidence, title=title, n_runs=len(results),
                     cell_seconds=cell_seconds, failures=failures, missing=missing,
-                    target_effect=target_effect, notes=sequential.notes if sequential else None)
+                    target_effect=target_effect, notes=sequential.notes if sequential else None,
+                    metric=metric)
     _write_atomic(out_dir / SUMMARY_MD, text)
-    plot_heatmap(summary, ranking, out_dir / SUMMARY_PNG, title=title)
+    plot_heatmap(summary, ranking, out_dir / SUMMARY_PNG, title=title, metric=metric)
     return summary
 
 
 def rule_text(summary: pd.DataFrame, alpha: float = study_stats.DEFAULT_ALPHA,
-              confidence: float = 0.95) -> str:
-    """The verdict rule with this report's number of comparisons filled in."""
+              confidence: float = 0.95, metric: study_metric.Metric = DEFAULT_METRIC) -> str:
+    """The verdict rule with this report's metric and number of comparisons filled in."""
     if "sequential_rule" in summary.attrs:  # --seeds=auto (study_adaptive.Outcome.annotate).
         return summary.attrs["sequential_rule"]
-    return study_stats.VERDICT_RULE.format(
+    text = study_stats.VERDICT_RULE.format(
         n=study_stats.comparison_count(summary), alpha=alpha,
-        min_seeds=study_stats.MIN_SEEDS, confidence=confidence)
+        min_seeds=study_stats.MIN_SEEDS, confidence=confidence, metric=metric.label)
+    return f"{text} {metric.orientation}" if metric.orientation else text
 
 
 def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
@@ -105,7 +110,8 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
              cell_seconds: float | None = None, failures: Sequence[tuple[str, str]] = (),
              missing: int = 0,
              target_effect: float = study_power.DEFAULT_TARGET_EFFECT,
-             notes: Sequence[str] | None = None) -> str:
+             notes: Sequence[str] | None = None,
+             metric: study_metric.Metric = DEFAULT_METRIC) -> str:
     """The whole summary.md as a string (`cell_seconds`: summed wall time of the runs).
 
     With `study_power.add_power_columns` output, also the power columns and a
@@ -115,11 +121,13 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
     """
     n_tests = study_stats.comparison_count(summary)
     lines = [f"# {title}", ""]
+    if metric.name != study_metric.DEFAULT:  # The default's report reads as it always has.
+        lines += [metric.sentence, ""]
     if missing:
         lines += [f"**Incomplete: {missing} cell(s) of the grid have no results** "
                   f"({len(failures)} failed in the last invocation; see *Failed cells*). "
                   "Rerunning the same command retries them and rewrites this report.", ""]
-    lines += ["## Verdict rule", "", rule_text(summary, alpha, confidence), ""]
+    lines += ["## Verdict rule", "", rule_text(summary, alpha, confidence, metric), ""]
     if notes is not None:
         lines += ["## Adaptive seeds", ""] + [f"- {note}" for note in notes] + [""]
     else:
@@ -129,11 +137,12 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
                   f"{int((summary['p_value'] < alpha).sum())} have an uncorrected p < {alpha:g}, "
                   f"{int((summary['p_holm'] < alpha).sum())} remain significant after the Holm "
                   "correction.", ""]
-    lines += ["Columns: *mean* is the test balanced accuracy averaged over seeds; *diff* is the "
+    lines += [f"Columns: *mean* is the {metric.label} averaged over seeds; *diff* is the "
               "mean paired difference from the unbalanced baseline (same seed) in percentage "
               f"points with its {confidence:.0%} t-interval; *p (Holm)* the corrected p-value; "
               "*gap* the fraction of the balanced-vs-unbalanced gap recovered (from seed means; "
-              "n/a when the balanced baseline is not above the unbalanced one); *rank* ranks "
+              f"n/a when the balanced baseline is not {'above' if metric.higher_is_better else 'better than'} "
+              "the unbalanced one); *rank* ranks "
               "augmentations within the ratio by *diff*"
               + ("; *status* the sequential decision and *look* the look it was taken at (with "
                  "its seeds)." if notes is not None else "."), ""]
@@ -178,7 +187,7 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
 
 
 def format_table(summary: pd.DataFrame, alpha: float = study_stats.DEFAULT_ALPHA,
-                 confidence: float = 0.95) -> str:
+                 confidence: float = 0.95, metric: study_metric.Metric = DEFAULT_METRIC) -> str:
     """The summary as a fixed-width text table for the terminal."""
     rows = _display_rows(summary, with_ratio=True)
     columns = list(rows[0]) if rows else []
@@ -186,12 +195,12 @@ def format_table(summary: pd.DataFrame, alpha: float = study_stats.DEFAULT_ALPHA
     out = ["  ".join(c.ljust(widths[c]) for c in columns),
            "  ".join("-" * widths[c] for c in columns)]
     out += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in rows]
-    out += ["", rule_text(summary, alpha, confidence).replace("**", "")]
+    out += ["", rule_text(summary, alpha, confidence, metric).replace("**", "")]
     return "\n".join(out)
 
 
 def plot_heatmap(summary: pd.DataFrame, ranking: pd.DataFrame, path: str | pathlib.Path,
-                 title: str = "augbal study") -> None:
+                 title: str = "augbal study", metric: study_metric.Metric = DEFAULT_METRIC) -> None:
     """Cell x ratio heatmap: colour = paired difference, text = mean and verdict."""
     ratios = sorted(summary["ratio"].unique(), key=study_stats.ratio_sort_key)
     baselines = [c for c in summary["cell"].drop_duplicates()
@@ -229,7 +238,7 @@ def plot_heatmap(summary: pd.DataFrame, ranking: pd.DataFrame, path: str | pathl
     if baselines and len(cells) > len(baselines):
         ax.axhline(len(baselines) - 0.5, color="black", linewidth=1.0)
     ax.set_xlabel("imbalance ratio (majority:minority)")
-    ax.set_title(f"{title}\ntext: mean test balanced accuracy over seeds\n"
+    ax.set_title(f"{title}\ntext: mean {metric.label} over seeds\n"
                  "+ effective   - ineffective   = neutral   ? undetermined", fontsize=9)
     bar = fig.colorbar(image, ax=ax, shrink=0.8)
     bar.set_label("paired diff. from unbalanced (pp)")

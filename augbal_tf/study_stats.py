@@ -35,7 +35,7 @@ _DECIMALS = 12
 VERDICT_RULE = (
     "Each cell is compared with the unbalanced baseline of the same seed (same minority "
     "subset, validation and test images). A cell is **effective** when its mean paired "
-    "difference in test balanced accuracy is significantly above zero (two-sided one-sample "
+    "difference in {metric} is significantly above zero (two-sided one-sample "
     "t-test over seeds, Holm-corrected over all {n} comparisons in this report, "
     "alpha = {alpha:g}), **ineffective** when significantly below zero, **neutral** otherwise, "
     "and **undetermined** with fewer than {min_seeds} seeds (no interval, no test). "
@@ -143,18 +143,20 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def gap_fraction(cell_mean: float, unbalanced_mean: float, balanced_mean: float) -> float:
+def gap_fraction(cell_mean: float, unbalanced_mean: float, balanced_mean: float,
+                 higher_is_better: bool = True) -> float:
     """Fraction of the balanced-vs-unbalanced gap a cell recovers (seed means).
 
-    Returns NaN (reported as n/a) when the balanced baseline is not above the
+    Returns NaN (reported as n/a) when the balanced baseline is not better than the
     unbalanced one, or either is missing: there is no gap to recover.
     """
     if any(math.isnan(v) for v in (cell_mean, unbalanced_mean, balanced_mean)):
         return math.nan
-    gap = balanced_mean - unbalanced_mean
+    sign = 1.0 if higher_is_better else -1.0
+    gap = sign * (balanced_mean - unbalanced_mean)
     if gap <= 0.0:
         return math.nan
-    return (cell_mean - unbalanced_mean) / gap
+    return sign * (cell_mean - unbalanced_mean) / gap
 
 
 def verdict(n_seeds: int, mean_difference: float, p_holm: float,
@@ -169,8 +171,12 @@ def verdict(n_seeds: int, mean_difference: float, p_holm: float,
     return "neutral"
 
 
-def paired_differences(results: pd.DataFrame, metric: str = DEFAULT_METRIC) -> pd.DataFrame:
+def paired_differences(results: pd.DataFrame, metric: str = DEFAULT_METRIC,
+                       higher_is_better: bool = True) -> pd.DataFrame:
     """Per ratio, cell and seed: the metric minus the unbalanced baseline's (same seed).
+
+    With `higher_is_better` False (ECE) the difference is the baseline's minus the
+    cell's, so a positive difference always means the cell is better.
 
     Rows whose seed has no unbalanced baseline (for example an interrupted run) are
     dropped: they have nothing to be paired with.
@@ -183,18 +189,21 @@ def paired_differences(results: pd.DataFrame, metric: str = DEFAULT_METRIC) -> p
     reference = reference.rename(columns={metric: "reference"})
     paired = results[["ratio", "cell", "seed", metric]].merge(
         reference, on=["ratio", "seed"], how="inner")
-    paired["difference"] = paired[metric] - paired["reference"]
+    paired["difference"] = (paired[metric] - paired["reference"] if higher_is_better
+                            else paired["reference"] - paired[metric])
     return paired
 
 
 def summarize(results: pd.DataFrame, metric: str = DEFAULT_METRIC,
-              alpha: float = DEFAULT_ALPHA, confidence: float = 0.95) -> pd.DataFrame:
+              alpha: float = DEFAULT_ALPHA, confidence: float = 0.95,
+              higher_is_better: bool = True) -> pd.DataFrame:
     """One row per ratio and cell with seed mean, paired interval, gap fraction, verdict.
 
     Args:
       results: rows of results.csv (columns ratio, cell, seed and `metric`; ratio as
         a label from `ratio_label`).
       metric: the column compared (test balanced accuracy by default).
+      higher_is_better: False for a metric such as ECE (see `paired_differences`).
       alpha: family-wise error rate of the Holm-corrected verdicts.
       confidence: coverage of the reported (uncorrected) t-intervals.
 
@@ -209,7 +218,7 @@ def summarize(results: pd.DataFrame, metric: str = DEFAULT_METRIC,
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha={alpha!r} is invalid; allowed: a value in (0, 1)")
     results = _checked(results, metric)
-    paired = paired_differences(results, metric)
+    paired = paired_differences(results, metric, higher_is_better)
     rows = []
     for (ratio, cell), group in results.groupby(["ratio", "cell"], sort=False):
         values = group[metric].to_numpy(dtype=np.float64)
@@ -228,7 +237,7 @@ def summarize(results: pd.DataFrame, metric: str = DEFAULT_METRIC,
             "p_value": p_value})
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS[:10])
     summary["p_holm"] = holm(summary["p_value"].to_numpy())
-    summary["gap_fraction"] = _gap_fractions(summary)
+    summary["gap_fraction"] = _gap_fractions(summary, higher_is_better)
     summary["verdict"] = [
         "reference" if row.cell == REFERENCE_CELL else
         verdict(row.n_seeds, row.mean_difference, row.p_holm, alpha)
@@ -286,7 +295,7 @@ def _checked(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     return results
 
 
-def _gap_fractions(summary: pd.DataFrame) -> list[float]:
+def _gap_fractions(summary: pd.DataFrame, higher_is_better: bool) -> list[float]:
     means = {(r.ratio, r.cell): r.mean for r in summary.itertuples()}
     fractions = []
     for row in summary.itertuples():
@@ -295,7 +304,7 @@ def _gap_fractions(summary: pd.DataFrame) -> list[float]:
             fractions.append(math.nan)
             continue
         fractions.append(gap_fraction(row.mean, means.get((row.ratio, REFERENCE_CELL), math.nan),
-                                      means.get((row.ratio, UPPER_CELL), math.nan)))
+                                      means.get((row.ratio, UPPER_CELL), math.nan), higher_is_better))
     return fractions
 
 
