@@ -56,12 +56,13 @@ PRETRAINED_DEFAULTS = {"model": "efficientnet_lite0", "weights": "imagenet", "fr
                        "image_size": 96}
 # Flags that choose the backbone: any of them given, advise keeps the user's choice.
 BACKBONE_FLAGS = ("model", "weights", "freeze_backbone", "bn_mode", "fine_tune_epoch")
-# Cached-feature cells (benchmarks/results/feature_cache.md, 2 cores): ~10 s outside the epochs
-# (variant, model, tracing); the head's epochs see thousands of images per second; each new
-# image's features cost one EfficientNet-Lite0 forward pass at the input size.
-CACHED_CELL_OVERHEAD_SECONDS = 10.0
-HEAD_IMAGES_PER_SECOND = 3000.0
-FEATURES_PER_SECOND_96PX = 150.0
+# Cached-feature cells, measured by launch/intel_scene/advise_mini.flags on 2 cores
+# (docs/results/intel_scene_advise_mini): ~5 s outside the epochs (variant, model from the
+# in-process weights, tracing), the head's 10 epochs over 1300 features in ~2 s, and each new
+# image ~1/80 s (augmentation, storing, one EfficientNet-Lite0 forward pass at 96 px).
+CACHED_CELL_OVERHEAD_SECONDS = 5.0
+HEAD_IMAGES_PER_SECOND = 10000.0
+FEATURES_PER_SECOND_96PX = 80.0
 ADVICE_MD = "advice.md"
 RULE = ("The winner is the cell with the largest mean paired difference in test balanced accuracy "
         "over the unbalanced baseline among the cells whose verdict is `effective` (Holm-corrected, "
