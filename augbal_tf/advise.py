@@ -34,7 +34,7 @@ from absl import app, flags
 
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
-from augbal_tf import report_html, study, study_grid, study_power, study_shards, study_stats
+from augbal_tf import report_html, study, study_adaptive, study_grid, study_power, study_shards, study_stats
 
 # Sizes a CPU box can afford; a flag the user gives explicitly always wins.
 ADVISE_DEFAULTS = {"image_size": 64, "epochs": 10, "batch_size": 32, "patience": 4,
@@ -306,8 +306,9 @@ def _promising(summary: pd.DataFrame, count: int = 2) -> str:
     for row in rows.sort_values("mean_difference", ascending=False).head(count).itertuples():
         needed = study_power.seeds_needed(row.mean_difference, row.sd_diff, row.alpha_bonferroni)
         seeds = f"about {needed} seeds would decide it" if needed else "the seeds needed are unknown"
+        holm = "" if pd.isna(row.p_holm) else f", Holm p {row.p_holm:.3f}"  # Blank with adaptive seeds.
         parts.append(f"{row.cell} ({100 * row.mean_difference:+.1f} points, 95% interval "
-                     f"{100 * row.ci_low:+.1f} to {100 * row.ci_high:+.1f}, Holm p {row.p_holm:.3f}; {seeds})")
+                     f"{100 * row.ci_low:+.1f} to {100 * row.ci_high:+.1f}{holm}; {seeds})")
     return (" Promising but not decided with this budget: " + "; ".join(parts) +
             " (80% power at the study's corrected alpha, if the true effect is the measured one). "
             "A larger --budget_minutes buys those seeds.")
@@ -318,7 +319,7 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
            remedies: Sequence[str] = REMEDIES,
            command: str = "", log: Callable[[str], None] = print,
            train_fn: study.TrainFn | None = None, num_shards: int = 1, shard_index: int = 0,
-           report_only: bool = False, decisions: Sequence[str] = ()) -> dict:
+           report_only: bool = False, decisions: Sequence[str] = (), adaptive_seeds: bool = False) -> dict:
     """Runs the whole advice (see the module doc); returns what advice.md says, as a dict.
 
     `num_shards` > 1 runs the study's cells of shard `shard_index` only (no winner yet);
@@ -342,11 +343,23 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
     if minority_decision:
         plan.decisions.append(minority_decision)
     sharded = num_shards > 1 and not report_only
+    adaptive = None
+    if adaptive_seeds:
+        if num_shards > 1:
+            raise ValueError("--seeds=auto with --num_shards > 1 is not supported: the rounds of an adaptive "
+                             "study depend on all earlier results; without --seeds advise shards a fixed grid")
+        adaptive = study_adaptive.Settings(min_seeds=MIN_SEEDS, max_seeds=MAX_SEEDS,
+                                           budget_minutes=max(budget_minutes - plan.cell_seconds / 60, 0.01))
+        plan.decisions.append(
+            f"Seeds: adaptive (--seeds=auto): {MIN_SEEDS} per cell first, then one more at a time only for "
+            f"comparisons still open (group-sequential: O'Brien-Fleming-type alpha spending, Bonferroni over "
+            f"the comparisons; augbal_tf.study_adaptive), up to {MAX_SEEDS} or until the budget ends.")
     study_config = study.StudyConfig(
         base=base, study_dir=os.path.join(workdir, "study"),
         grid=study_grid.Grid(ratios=(base.data.imbalance_ratio,), baselines=plan.baselines,
-                             augmentations=plan.augmentations, remedies=plan.remedies, seeds=plan.seeds),
-        num_shards=num_shards if sharded else 1, shard_index=shard_index if sharded else 0)
+                             augmentations=plan.augmentations, remedies=plan.remedies,
+                             seeds=adaptive.seeds if adaptive else plan.seeds),
+        num_shards=num_shards if sharded else 1, shard_index=shard_index if sharded else 0, adaptive=adaptive)
     if not report_only:  # The merge reads finished cells; the shards checked the data.
         check_datasets(base, study.expand_grid(study_config))
     log("\n".join(["advise: plan"] + [f"- {line}" for line in plan.decisions] +
@@ -471,11 +484,15 @@ def main(argv: Sequence[str]) -> None:
                              "embedded sample)")
     with study.exit_codes():
         given = [name for name in values if values[name].present]
+        seeds = [str(value).strip().lower() for value in values.seeds] if "seeds" in given else []
+        if seeds not in ([], [study_adaptive.AUTO]):
+            raise ValueError(f"--seeds={','.join(seeds)}: advise sizes the seeds to --budget_minutes; "
+                             "give only --seeds=auto (adaptive seeds) or leave it out")
         base, decisions = with_advise_defaults(config_lib.from_flags(values), given)
         command = " ".join(["python -m augbal_tf.advise", *map(shlex.quote, sys.argv[1:])])
         advise(base, values.workdir, values.budget_minutes, dry_run=values.dry_run, command=command,
                num_shards=values.num_shards, shard_index=values.shard_index, report_only=values.report_only,
-               decisions=decisions)
+               decisions=decisions, adaptive_seeds=bool(seeds))
 
 
 def run() -> None:

@@ -267,3 +267,21 @@ def test_cached_feature_cells_are_estimated_as_head_training(tmp_path):
     assert cached.cell_seconds < from_scratch.cell_seconds / 2 and from_scratch.setup_seconds == 0
     assert len(cached.seeds) > len(from_scratch.seeds)  # The same budget buys more seeds.
     assert cached.estimated_seconds == setup + (cached.num_cells + 1) * cell
+
+
+def test_adaptive_seeds_stop_where_the_answer_is_decided(tmp_path):
+    folder = _folder(tmp_path / "photos", {"buildings": 40, "sea": 10})
+    fake = _FakeTrain()
+    grid = dict(baselines=("unbalanced", "oversample_random"), augmentations=("HorizontalFlip",), remedies=(),
+                log=lambda _: None)
+    advice = advise.advise(_base(folder, tmp_path), str(tmp_path / "out"), 60, train_fn=fake, adaptive_seeds=True,
+                           **grid)
+    assert advice["winner"] == "baseline:oversample_random"
+    assert any(line.startswith("Seeds: adaptive (--seeds=auto)") for line in advice["plan"].decisions)
+    # Both comparisons are decided at the first look (the stand-in's differences do not vary): 3 seeds each.
+    study_seeds = sorted({config.seed for workdir, config in fake.calls[:-1]})
+    assert study_seeds == [0, 1, 2] and len(fake.calls) == 3 * 3 + 1
+    with pytest.raises(ValueError, match=r"--seeds=auto with --num_shards > 1 is not supported"):
+        advise.advise(_base(folder, tmp_path), str(tmp_path / "never"), 60, train_fn=fake, adaptive_seeds=True,
+                      num_shards=2, **grid)
+    assert not (tmp_path / "never").exists()
