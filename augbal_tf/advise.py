@@ -35,6 +35,7 @@ from absl import app, flags
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
 from augbal_tf import report_html, study, study_adaptive, study_grid, study_power, study_shards, study_stats
+from augbal_tf import study_metric
 
 # Sizes a CPU box can afford; a flag the user gives explicitly always wins.
 ADVISE_DEFAULTS = {"image_size": 64, "epochs": 10, "batch_size": 32, "patience": 4,
@@ -64,10 +65,19 @@ CACHED_CELL_OVERHEAD_SECONDS = 5.0
 HEAD_IMAGES_PER_SECOND = 10000.0
 FEATURES_PER_SECOND_96PX = 80.0
 ADVICE_MD = "advice.md"
-RULE = ("The winner is the cell with the largest mean paired difference in test balanced accuracy "
-        "over the unbalanced baseline among the cells whose verdict is `effective` (Holm-corrected, "
-        "alpha 0.05); a tie (within 0.1 points) goes to the cheaper cell (shorter mean training time). "
-        "When no cell is effective, the recommendation is the plain unbalanced baseline.")
+
+
+def winner_rule(metric: str = study_metric.DEFAULT) -> str:
+    """`choose_winner`'s rule, naming the study's `--metric`."""
+    chosen = study_metric.get(metric)
+    oriented = "" if chosen.higher_is_better else " (baseline minus cell: lower is better)"
+    return (f"The winner is the cell with the largest mean paired difference in {chosen.label}{oriented} "
+            "over the unbalanced baseline among the cells whose verdict is `effective` (Holm-corrected, "
+            "alpha 0.05); a tie (within 0.1 points) goes to the cheaper cell (shorter mean training time). "
+            "When no cell is effective, the recommendation is the plain unbalanced baseline.")
+
+
+RULE = winner_rule()
 
 
 @dataclasses.dataclass
@@ -276,8 +286,9 @@ def make_plan(counts: dict[str, int], base: config_lib.TrainConfig, budget_minut
                 setup_seconds)
 
 
-def choose_winner(summary: pd.DataFrame, results: pd.DataFrame) -> tuple[str, str]:
-    """(winning cell label, reason) by `RULE`."""
+def choose_winner(summary: pd.DataFrame, results: pd.DataFrame,
+                  metric: str = study_metric.DEFAULT) -> tuple[str, str]:
+    """(winning cell label, reason) by `winner_rule(metric)`; `summary` compared by that metric."""
     effective = summary[summary["verdict"] == "effective"]
     if effective.empty:
         return study_stats.REFERENCE_CELL, ("No cell is effective after the Holm correction, so the "
@@ -289,7 +300,8 @@ def choose_winner(summary: pd.DataFrame, results: pd.DataFrame) -> tuple[str, st
     winner = min(tied["cell"], key=lambda cell: cost.get(cell, math.inf))
     row = tied[tied["cell"] == winner].iloc[0]
     reason = (f"{winner} is effective with the largest paired improvement: "
-              f"{100 * row['mean_difference']:+.1f} points of balanced accuracy "
+              f"{100 * row['mean_difference']:+.1f} points of "
+              f"{study_metric.get(metric).label.removeprefix('test ')} "
               f"(95% interval {100 * row['ci_low']:+.1f} to {100 * row['ci_high']:+.1f}) over "
               f"{int(row['n_seeds'])} seeds; mean training time {cost.get(winner, math.nan):.0f} s per run.")
     if len(tied) > 1:
@@ -319,13 +331,16 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
            remedies: Sequence[str] = REMEDIES,
            command: str = "", log: Callable[[str], None] = print,
            train_fn: study.TrainFn | None = None, num_shards: int = 1, shard_index: int = 0,
-           report_only: bool = False, decisions: Sequence[str] = (), adaptive_seeds: bool = False) -> dict:
+           report_only: bool = False, decisions: Sequence[str] = (), adaptive_seeds: bool = False,
+           metric: str = study_metric.DEFAULT) -> dict:
     """Runs the whole advice (see the module doc); returns what advice.md says, as a dict.
 
     `num_shards` > 1 runs the study's cells of shard `shard_index` only (no winner yet);
     `report_only` trains no cell: it merges the study's finished cells and goes on.
+    `metric` (`--metric`) is what the study compares and the winner rule reads.
     """
     study_shards.check(num_shards, shard_index)
+    study_metric.get(metric)  # A bad --metric fails before anything is read or written.
     workdir = os.path.abspath(os.path.expanduser(workdir))
     counts = count_images(base)
     if base.data.imbalance_ratio is not None and not base.data.minority:
@@ -359,7 +374,8 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
         grid=study_grid.Grid(ratios=(base.data.imbalance_ratio,), baselines=plan.baselines,
                              augmentations=plan.augmentations, remedies=plan.remedies,
                              seeds=adaptive.seeds if adaptive else plan.seeds),
-        num_shards=num_shards if sharded else 1, shard_index=shard_index if sharded else 0, adaptive=adaptive)
+        num_shards=num_shards if sharded else 1, shard_index=shard_index if sharded else 0, adaptive=adaptive,
+        metric=metric)
     if not report_only:  # The merge reads finished cells; the shards checked the data.
         check_datasets(base, study.expand_grid(study_config))
     log("\n".join(["advise: plan"] + [f"- {line}" for line in plan.decisions] +
@@ -378,7 +394,7 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
             f"and train the final model with:\n  {study.report_only_command(command)}")
         return {"plan": plan, "winner": None}
     results = pd.read_csv(os.path.join(study_config.study_dir, study.RESULTS_CSV))
-    winner, reason = choose_winner(summary, results)
+    winner, reason = choose_winner(summary, results, metric)
     log(f"advise: winner {winner}: {reason}")
     cell = next(c for c in study.expand_grid(study_config) if c.label == winner and c.seed == 0)
     model_dir = os.path.join(workdir, "model")
@@ -392,13 +408,15 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
                         f"--images=FOLDER_OF_NEW_IMAGES --output=predictions.json")
     advice = {"plan": plan, "winner": winner, "reason": reason, "model_dir": model_dir,
               "test_balanced_accuracy": metrics["test"]["balanced_accuracy"],
-              "evaluate_command": evaluate_command, "minutes": (time.monotonic() - start) / 60}
+              "evaluate_command": evaluate_command, "minutes": (time.monotonic() - start) / 60,
+              "rule": winner_rule(metric)}
     advice["report"] = str(report_html.write_html_report(
         workdir, results=results, summary=summary, command=[command, evaluate_command],
         title="augbal advice", winner={"cell": winner, "reason": reason,
                                        "cost": f"{results[results['cell'] == winner]['wall_time_s'].mean():.0f} s "
                                                "of training per run"},
-        decisions=plan.decisions + [RULE], gallery=_gallery(base, winner), gallery_name=winner.split(":", 1)[-1]))
+        decisions=plan.decisions + [advice["rule"]], gallery=_gallery(base, winner),
+        gallery_name=winner.split(":", 1)[-1], metric=study_metric.get(metric)))
     # advice.md last: its presence marks a finished advice.
     fileio.write_atomic(os.path.join(workdir, ADVICE_MD), _advice_markdown(advice, summary, command))
     log(f"advise: final model in {model_dir} (test balanced accuracy "
@@ -447,7 +465,7 @@ def _advice_markdown(advice: dict, summary: pd.DataFrame, command: str) -> str:
              f"{advice['test_balanced_accuracy']:.3f}). Predict new images:", "",
              f"    {advice['evaluate_command']}", "", "## Decisions", ""]
     lines += [f"- {line}" for line in plan.decisions]
-    lines += [f"- Rule: {RULE}", "", "## The study", "",
+    lines += [f"- Rule: {advice['rule']}", "", "## The study", "",
               f"{plan.num_cells} runs in {advice['minutes']:.1f} min (estimated "
               f"{plan.estimated_seconds / 60:.0f} min); full report: `study/summary.md`.", "",
               "| cell | seeds | mean | paired difference (95% interval) | verdict |", "|---|---|---|---|---|"]
@@ -492,7 +510,7 @@ def main(argv: Sequence[str]) -> None:
         command = " ".join(["python -m augbal_tf.advise", *map(shlex.quote, sys.argv[1:])])
         advise(base, values.workdir, values.budget_minutes, dry_run=values.dry_run, command=command,
                num_shards=values.num_shards, shard_index=values.shard_index, report_only=values.report_only,
-               decisions=decisions, adaptive_seeds=bool(seeds))
+               decisions=decisions, adaptive_seeds=bool(seeds), metric=values.metric)
 
 
 def run() -> None:

@@ -134,6 +134,7 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
     """
     log = log or _print
     _check_source_folder(study.base)
+    _check_metric(study)
     if study.adaptive is not None:
         study_adaptive.check(study.grid, study.adaptive)
     cells = expand_grid(study)
@@ -266,9 +267,13 @@ def _write_report(study: StudyConfig, cells: Sequence[Cell], finished: set[str],
     environment = _environment(cells)
     title = f"augbal study: {os.path.basename(os.path.normpath(study.study_dir))}"
     missing = len(cells) - len(finished)
+    metric = study_metric.get(study.metric)
+    if not results[metric.column].notna().any():
+        raise ValueError(f"--metric={metric.name}: no finished run records {metric.column} in results.csv "
+                         "(its metrics.json lacks it), so nothing can be compared by it; choose another "
+                         f"--metric ({', '.join(study_metric.METRICS)}) and rerun with --report_only")
     sequential = (study_adaptive.outcome(expand_grid(study), results, _adaptive(study), study.target_effect)
                   if study.adaptive is not None else None)
-    metric = study_metric.get(study.metric)
     summary = study_report.write_report(results, study.study_dir, command=command, environment=environment,
                                         title=title, failures=failures, missing=missing,
                                         target_effect=study.target_effect, sequential=sequential,
@@ -293,6 +298,15 @@ def report_only_command(command: str) -> str:
     words = [word for word in shlex.split(command)
              if not word.startswith(("--num_shards=", "--shard_index="))]
     return " ".join(map(shlex.quote, [*words, "--report_only"])) if words else "... --report_only"
+
+
+def _check_metric(study: StudyConfig) -> None:
+    """Fails before the first cell when no cell could record the chosen metric."""
+    data = study.base.data
+    if (study.metric.startswith("minority_") and not data.minority
+            and data.imbalance_profile != "exponential"):
+        raise ValueError(f"--metric={study.metric} needs --minority (the class(es) whose recall/F1 it "
+                         "averages); set it, or choose another --metric")
 
 
 def _check_source_folder(config: config_lib.TrainConfig) -> None:

@@ -282,11 +282,13 @@ def overall_ranking(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _checked(results: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """A copy with ratios as labels, after checking columns and duplicates."""
+    """A copy with ratios as labels and runs that have the metric, after checking columns and duplicates."""
     missing = [c for c in ("ratio", "cell", "seed", metric) if c not in results.columns]
     if missing:
         raise ValueError(f"results lack column(s) {missing}; have {list(results.columns)}")
     results = results.assign(ratio=[ratio_label(r) for r in results["ratio"]])
+    # A run that lacks the metric (an older metrics.json) has nothing to be compared by.
+    results = results[results[metric].notna()]
     duplicated = results.duplicated(["ratio", "cell", "seed"])
     if duplicated.any():
         first = results.loc[duplicated, ["ratio", "cell", "seed"]].iloc[0].to_dict()
