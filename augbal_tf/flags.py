@@ -186,7 +186,7 @@ flags.DEFINE_list("seeds", ["0", "1", "2"],
 flags.DEFINE_integer("min_seeds", 3, "--seeds=auto: seeds of every cell in the first round (>= 3).")
 flags.DEFINE_integer("max_seeds", 10, "--seeds=auto: seeds of a comparison at the last look.")
 flags.DEFINE_float("target_effect", 0.02,
-                   "Effect in test balanced accuracy (0.02 = 2 points) the power columns size seeds for; "
+                   "Effect in the --metric (0.02 = 2 points) the power columns size seeds for; "
                    "with --seeds=auto also the futility width (an interval narrower than it around zero stops).")
 flags.DEFINE_string("metric", study_metric.DEFAULT,
                     "Test metric the study compares, decides verdicts by and ranks by (also advise's winner): "
