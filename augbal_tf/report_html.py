@@ -274,7 +274,7 @@ def _forest(summary: pd.DataFrame, metric: study_metric.Metric) -> str:
                         "unbalanced baseline.</p>")
     legend = " ".join(f'<span class="verdict-{name}">{name}</span>'
                       for name in ("effective", "ineffective", "neutral", "undetermined"))
-    return _section("forest", "Paired differences from the unbalanced baseline", (
+    return _section("forest", f"Paired differences from the unbalanced baseline{_e(metric.in_words)}", (
         "<p>Each point is a cell's mean paired difference over seeds; the bar its 95% "
         f"t-interval; the dashed line is zero. Colours: {legend} (hollow: no interval).</p>"
         + _img(report_plots.forest_plot(summary, metric.label), "forest plot of paired differences")))

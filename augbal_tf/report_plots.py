@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from augbal_tf import study_report, study_stats  # noqa: E402
+from augbal_tf import study_metric, study_report, study_stats  # noqa: E402
 
 DPI = 100
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -107,7 +107,8 @@ def forest_plot(summary: pd.DataFrame, label: str = "test balanced accuracy") ->
     return figure_png(fig)
 
 
-def heatmap(summary: pd.DataFrame, ranking: pd.DataFrame, title: str, metric=None) -> bytes:
+def heatmap(summary: pd.DataFrame, ranking: pd.DataFrame, title: str,
+            metric: study_metric.Metric | None = None) -> bytes:
     """study_report's heatmap (the same picture as summary.png), as PNG bytes."""
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder, "heatmap.png")

@@ -323,7 +323,8 @@ def rule_text(settings: Settings, target_effect: float, m: int) -> str:
     looks = settings.design(target_effect).looks
     return (
         "Adaptive seeds (--seeds=auto). Each cell is compared with the unbalanced baseline of the "
-        f"same seed.{_metric_note(settings)} The study looks after {', '.join(map(str, looks))} seeds; at each look every "
+        f"same seed.{_metric_note(settings)} The study looks after {', '.join(map(str, looks))} seeds; "
+        "at each look every "
         "open comparison gets an exact two-sided paired t-test at the alpha that the Lan & DeMets "
         "(1983) spending function of the O'Brien & Fleming (1979) type spends at that look, for a "
         f"level of alpha/m = {settings.alpha:g}/{max(m, 1)} per comparison (Bonferroni over the {m} "

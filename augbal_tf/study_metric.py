@@ -34,6 +34,11 @@ class Metric:
                 f"{self.label} minus the cell's: positive (and effective) still means better.")
 
     @property
+    def in_words(self) -> str:
+        """` in <label>` for a heading, "" for the default (whose reports read as they always have)."""
+        return "" if self.name == DEFAULT else f" in {self.label}"
+
+    @property
     def sentence(self) -> str:
         """Names the metric a report compares by (`--metric`), and its orientation."""
         return " ".join(filter(None, (f"Metric: cells are compared, decided and ranked by **{self.label}** "

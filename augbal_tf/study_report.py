@@ -165,7 +165,7 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
         lines.append("")
     if len(ranking):
         lines += ["## Overall ranking of augmentations", "",
-                  "Ranked by the per-ratio mean paired difference averaged over ratios.", ""]
+                  f"Ranked by the per-ratio mean paired difference{metric.in_words} averaged over ratios.", ""]
         rows = [{"rank": str(r.rank), "augmentation": r.cell.split(":", 1)[1],
                  "ratios": str(r.n_ratios), "mean diff (pp)": _pp(r.mean_difference),
                  "mean gap": _fraction(r.mean_gap_fraction), "mean rank": f"{r.mean_rank:.1f}",

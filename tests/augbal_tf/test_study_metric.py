@@ -104,6 +104,8 @@ def test_ranking_follows_the_chosen_metric(trained):
     assert "difference in test macro-F1 is significantly" in md_f1
     assert "*mean* is the test macro-F1 averaged" in md_f1 and "`--metric=macro_f1`" in md_f1
     assert "pp test macro-F1 over the unbalanced baseline" in html_f1 and "--metric=macro_f1" in html_f1
+    assert "Ranked by the per-ratio mean paired difference in test macro-F1" in md_f1
+    assert "Paired differences from the unbalanced baseline in test macro-F1</h2>" in html_f1
     assert "macro-F1" not in md_ba + html_ba and "Metric:" not in md_ba
 
 
