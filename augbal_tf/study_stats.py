@@ -218,6 +218,11 @@ def summarize(results: pd.DataFrame, metric: str = DEFAULT_METRIC,
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha={alpha!r} is invalid; allowed: a value in (0, 1)")
     results = _checked(results, metric)
+    unpaired = sorted(set(results["ratio"]) - set(results.loc[results["cell"] == REFERENCE_CELL, "ratio"]), key=str)
+    if unpaired:
+        # Every comparison pairs with it: without it there is nothing to compare or rank.
+        raise ValueError(f"ratio(s) {', '.join(map(str, unpaired))} have no finished {REFERENCE_CELL} run, which "
+                         "every cell of the ratio is compared with; finish (rerun) those cells first")
     paired = paired_differences(results, metric, higher_is_better)
     rows = []
     for (ratio, cell), group in results.groupby(["ratio", "cell"], sort=False):

@@ -199,3 +199,13 @@ def test_ratio_label():
         study_stats.ratio_label("x")
     with pytest.raises(ValueError, match="ratio=0.5"):
         study_stats.ratio_label(0.5)
+
+
+def test_a_ratio_without_its_unbalanced_baseline_is_a_clear_error():
+    # A sharded merge (or a study) whose unbalanced cells all failed: nothing to pair with.
+    results = pd.DataFrame({"ratio": ["8"] * 4 + ["20"] * 2,
+                            "cell": ["aug:A", "aug:A", "baseline:balanced", "baseline:balanced",
+                                     "baseline:unbalanced", "aug:A"],
+                            "seed": [0, 1, 0, 1, 0, 0], "test_balanced_accuracy": [0.8, 0.82, 0.9, 0.91, 0.7, 0.75]})
+    with pytest.raises(ValueError, match=r"ratio\(s\) 8 have no finished baseline:unbalanced run"):
+        study_stats.summarize(results)
