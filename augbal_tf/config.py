@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import pathlib
 from typing import Any
 
 from augbal_datasets.augbal import config as data_config
@@ -350,10 +351,14 @@ def model_weights(config: TrainConfig) -> str | None:
     return None if config.weights == "none" else os.path.expanduser(config.weights)
 
 
+def workspace_dir() -> pathlib.Path:
+    """`$AUGBAL_WORKSPACE` (default ~/augbal_workspace): the root of data, caches, runs and studies."""
+    return pathlib.Path(os.environ.get("AUGBAL_WORKSPACE") or os.path.join("~", "augbal_workspace")).expanduser()
+
+
 def default_data_dir() -> str:
-    """`$AUGBAL_WORKSPACE/tfds`, with AUGBAL_WORKSPACE defaulting to ~/augbal_workspace."""
-    workspace = os.environ.get("AUGBAL_WORKSPACE") or os.path.join("~", "augbal_workspace")
-    return os.path.join(os.path.expanduser(workspace), "tfds")
+    """`$AUGBAL_WORKSPACE/tfds`."""
+    return str(workspace_dir() / "tfds")
 
 
 # --- flags <-> fields -------------------------------------------------------------------------

