@@ -2,7 +2,7 @@
 concurrently on one folder, merged by --report_only, against one process on another folder.
 
 The unit tests use the stand-in trainer of test_study.py (no TensorFlow); the real run
-trains 6 one-epoch cells at 32 px on the embedded sample, in subprocesses.
+trains 4 one-epoch cells at 32 px on the embedded sample, in subprocesses.
 """
 
 import json
@@ -17,7 +17,7 @@ import pytest
 from augbal_tf import locks, study, study_report, study_shards
 from tests.augbal_tf.test_study import FakeTrainer, _study
 
-TIMEOUT_S = 900  # Generous for a loaded machine: the real run needs ~135 CPU-s, ~70 s on 2 idle cores.
+TIMEOUT_S = 900  # Generous for a loaded machine: the real run needs ~90 CPU-s, ~50 s on 2 idle cores.
 
 
 def test_the_shards_are_disjoint_and_cover_the_grid(tmp_path):
@@ -143,7 +143,7 @@ def _flags(tmp_path: pathlib.Path, name: str) -> list[str]:
     values = {"source": "sample", "classes": "tshirt_top,shirt", "minority": "shirt", "train_per_class": 20,
               "validation_per_class": 8, "test_per_class": 8, "image_size": 32, "epochs": 1, "batch_size": 16,
               "log_images": 0, "data_dir": tmp_path / name / "tfds", "study_dir": tmp_path / name / "study",
-              "ratios": 4, "baselines": "balanced,unbalanced", "augmentations": "HorizontalFlip", "seeds": "0,1",
+              "ratios": 4, "baselines": "unbalanced", "augmentations": "HorizontalFlip", "seeds": "0,1",
               "cells_per_process": 0}  # Each process trains in itself: one TensorFlow start each.
     return [f"--{key}={value}" for key, value in values.items()]
 
@@ -174,14 +174,15 @@ def _wait(processes: list[subprocess.Popen], log_paths: list[pathlib.Path]) -> l
 def test_two_real_shards_at_once_then_report_only_equal_one_process(tmp_path):
     sharded, single = _flags(tmp_path, "sharded"), _flags(tmp_path, "single")
     logs = [tmp_path / f"shard{index}" for index in range(2)] + [tmp_path / "single", tmp_path / "report"]
-    # The two shards and the one-process study all start at once (3 processes, 6 cells each way).
+    # The two shards and the one-process study all start at once (3 processes, 4 cells each way:
+    # the unbalanced reference and one augmentation, 2 seeds, the least a report compares).
     processes = [_start(logs[index], sharded, "--num_shards=2", f"--shard_index={index}") for index in range(2)]
     processes.append(_start(logs[2], single))
     outcomes = _wait(processes, logs[:3])
     for code, _, err in outcomes:
         assert code == 0, err[-3000:]
     for index, (_, out, _) in enumerate(outcomes[:2]):
-        assert f"shard {index} of 2: 3 of the 6 cells" in out and "--report_only" in out
+        assert f"shard {index} of 2: 2 of the 4 cells" in out and "--report_only" in out
     study_dir = tmp_path / "sharded" / "study"
     assert not (study_dir / study.RESULTS_CSV).exists()
     # The merge reads metrics only: TensorFlow is never imported (-X importtime lists every import).
@@ -190,7 +191,7 @@ def test_two_real_shards_at_once_then_report_only_equal_one_process(tmp_path):
     assert code == 0, err[-3000:]
     imported = [line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")]
     assert "augbal_tf.study_report" in imported and "tensorflow" not in imported
-    assert "report of 6 of 6 finished cells" in out
+    assert "report of 4 of 4 finished cells" in out
     _assert_same_results(study_dir, tmp_path / "single" / "study")
     for name in ("summary.md", "summary.png", "report.html"):
         assert (study_dir / name).stat().st_size > 0
