@@ -216,3 +216,21 @@ def test_shape_changing_transform_with_p_below_one_rejects_non_square_batches():
     with pytest.raises(ValueError, match="Transpose"):
         augstatic.create("Transpose", p=0.5).apply_batch(batch, rng=0)
     assert augstatic.create("Transpose").apply_batch(batch, rng=0).shape == (6, 14, 12, 3)
+
+
+@pytest.mark.parametrize("shape", [(200, 200, 3), (203, 331, 3), (360, 350), (400, 320, 1)])
+def test_gaussian_blur_of_derived_sigma_is_opencvs_bytes_on_large_images(shape):
+    # Large images take the separable float32 path with a tie-breaking delta (fblur.gaussian_blur);
+    # it must give cv2.GaussianBlur's bytes. Content with many exact halves: random values, a
+    # ramp of odd steps and a saturated patch.
+    rng = np.random.default_rng(sum(shape))
+    image = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    image[:40] = (np.arange(shape[1]) * 3 % 256).astype(np.uint8).reshape((1, -1) + (1,) * (len(shape) - 2))
+    image[-30:, -30:] = 255
+    for ksize in (3, 5, 7):
+        expected = cv2.GaussianBlur(image, (ksize, ksize), 0).reshape(shape)
+        np.testing.assert_array_equal(fblur.gaussian_blur(image, ksize, 0.0), expected, err_msg=str(ksize))
+    transform = augstatic.create("GaussianBlur")
+    out = transform(image, np.random.default_rng(0))
+    ksize = transform.sample(np.random.default_rng(0), shape)[0]
+    np.testing.assert_array_equal(out, cv2.GaussianBlur(image, (ksize, ksize), 0).reshape(shape))
