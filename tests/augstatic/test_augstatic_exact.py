@@ -234,3 +234,16 @@ def test_gaussian_blur_of_derived_sigma_is_opencvs_bytes_on_large_images(shape):
     out = transform(image, np.random.default_rng(0))
     ksize = transform.sample(np.random.default_rng(0), shape)[0]
     np.testing.assert_array_equal(out, cv2.GaussianBlur(image, (ksize, ksize), 0).reshape(shape))
+
+
+@pytest.mark.parametrize("factor", [0.1, 0.73, 1.0, 1.27, 1.9, 5.5, 10.5, 11.0])
+def test_color_is_torchs_blend_with_the_floored_gray_for_every_factor(factor):
+    # The per-factor table must equal torch's fused float32 blend, computed element by element
+    # (large factors included: values there exceed 2000, where float32 rounding is coarse).
+    from augstatic.functional import policy_ops as fpolicy  # pylint: disable=import-outside-toplevel
+
+    image = np.random.default_rng(7).integers(0, 256, size=(37, 29, 3), dtype=np.uint8)
+    gray = np.repeat(fpolicy._gray_floor(image).reshape(-1), 3)  # pylint: disable=protected-access
+    blended = fpolicy._blend_exact(image.reshape(-1), factor, gray)  # pylint: disable=protected-access
+    expected = np.clip(blended, 0, 255).astype(np.uint8).reshape(image.shape)
+    np.testing.assert_array_equal(fpolicy.color(image, factor), expected)
