@@ -23,7 +23,7 @@ import os
 import pathlib
 import re
 
-from augbal_tf import fileio, study_report
+from augbal_tf import fileio
 
 PREFIX = "effective_from:"
 PROVENANCE_FILE = "policies.json"
@@ -59,6 +59,8 @@ def resolve(spec: str) -> EffectivePolicy:
       ValueError: naming the entry and the folder when it is not a study, has no finished
         summary (summary.csv), or found no effective augmentation.
     """
+    from augbal_tf import study_report  # pylint: disable=import-outside-toplevel  (matplotlib: only when used)
+
     raw = spec.strip()[len(PREFIX):].strip()
     flag = f"--augmentations={spec.strip()}"
     if not raw:
