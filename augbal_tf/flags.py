@@ -177,7 +177,9 @@ flags.DEFINE_list("ratios", ["8"],
                   "for data that is already imbalanced (no cut, no gap fraction).")
 flags.DEFINE_list("augmentations", [],
                   "Augmentations of the grid, one cell each (oversample_augment): augstatic "
-                  "names, 'paper' (the paper's 33) or 'all' (every registered transform).")
+                  "names, 'paper' (the paper's 33), 'all' (every registered transform) or "
+                  "'effective_from:<study_dir>' (one cell: one of the transforms that finished study "
+                  "found effective per generated image; augbal_tf.study_effective).")
 flags.DEFINE_list("seeds", ["0", "1", "2"],
                   "Seeds of the grid; each is both --seed and --data_seed of its cells, so cells "
                   "of one seed are paired (at least 3 for intervals and verdicts). 'auto': seeds "

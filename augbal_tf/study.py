@@ -40,7 +40,7 @@ from absl import app, flags
 from augbal_tf import config as config_lib
 from augbal_tf import fileio, locks
 from augbal_tf import report_html, study_grid, study_report, study_runner, study_shards
-from augbal_tf import study_adaptive, study_metric, study_power
+from augbal_tf import study_adaptive, study_effective, study_metric, study_power
 from augbal_tf import workdir as workdir_lib
 
 RESULTS_CSV = "results.csv"
@@ -145,6 +145,7 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
     # also owns its workdir).
     try:
         with study_shards.claim(study.study_dir, cells, study.num_shards, study.shard_index):
+            study_effective.write_provenance(study.study_dir, study.grid.augmentations)
             if study.adaptive is not None:  # Rounds of cells, each through _run_cells.
                 return study_adaptive.run_rounds(
                     cells, _adaptive(study), study.target_effect,

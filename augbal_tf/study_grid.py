@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 
 from augbal_tf import config as config_lib
-from augbal_tf import study_stats
+from augbal_tf import study_effective, study_stats
 
 BASELINE, AUGMENTATION, REMEDY, ONLINE = "baseline", "aug", "remedy", "online"
 KINDS = (BASELINE, AUGMENTATION, REMEDY, ONLINE)
@@ -105,7 +105,8 @@ class Grid:
 
     ratios: tuple[float | None, ...] = (8.0,)
     baselines: tuple[str, ...] = ("balanced", "unbalanced")
-    augmentations: tuple[str, ...] = ()
+    # Transform names, and `study_effective.EffectivePolicy` entries (a policy from a finished study).
+    augmentations: tuple[str | study_effective.EffectivePolicy, ...] = ()
     seeds: tuple[int, ...] = (0, 1, 2)
     remedies: tuple[str, ...] = ()
     # Online augmentation cells (#14): unbalanced sampling + the transform applied every epoch.
@@ -127,9 +128,7 @@ def expand(grid: Grid, base: config_lib.TrainConfig, study_dir: str, export_cell
     for ratio in grid.ratios:
         for seed in grid.seeds:
             named = [(BASELINE, name, *BASELINES[name]) for name in grid.baselines]
-            named += [(AUGMENTATION, name, {"strategy": "oversample_augment", "augmentation": name,
-                                            "augmentation_params": base.data.augmentation_params}, {})
-                      for name in grid.augmentations]
+            named += [(AUGMENTATION, *_augmentation_fields(entry, base), {}) for entry in grid.augmentations]
             named += [(REMEDY, name, {"strategy": "unbalanced"}, remedy_fields(name, base.epochs))
                       for name in grid.remedies]
             named += [(ONLINE, name, {"strategy": "unbalanced"}, online_fields(name))
@@ -143,11 +142,23 @@ def expand(grid: Grid, base: config_lib.TrainConfig, study_dir: str, export_cell
     return cells
 
 
-def resolve_augmentations(names: Sequence[str]) -> tuple[str, ...]:
-    """Canonical transform names; `paper` expands to the paper's 33, `all` to every one.
+def _augmentation_fields(entry, base: config_lib.TrainConfig) -> tuple[str, dict]:
+    """(cell name, dataset fields) of an augmentation cell: one transform, or a policy from a study."""
+    if isinstance(entry, study_effective.EffectivePolicy):
+        # A list of names is the builder's policy: one of them per generated image, seeded per example.
+        return entry.name, {"strategy": "oversample_augment", "augmentation": entry.transforms,
+                            "augmentation_params": {}}
+    return entry, {"strategy": "oversample_augment", "augmentation": entry,
+                   "augmentation_params": base.data.augmentation_params}
+
+
+def resolve_augmentations(names: Sequence[str]) -> tuple[str | study_effective.EffectivePolicy, ...]:
+    """Canonical transform names; `paper` expands to the paper's 33, `all` to every one,
+    `effective_from:<study_dir>` to a policy of the transforms that study found effective.
 
     Raises:
-      ValueError: for an unknown name (the message lists close matches).
+      ValueError: for an unknown name (the message lists close matches), or an
+        `effective_from:` folder that is not a finished study with an effective augmentation.
     """
     import augstatic  # Imported here: only studies with augmentations need it.
 
@@ -156,7 +167,9 @@ def resolve_augmentations(names: Sequence[str]) -> tuple[str, ...]:
         key = name.strip()
         if not key:
             continue
-        if key.lower() == "paper":
+        if study_effective.is_spec(key):
+            expanded = (study_effective.resolve(key),)
+        elif key.lower() == "paper":
             expanded = augstatic.PAPER_TRANSFORMS
         elif key.lower() == "all":
             expanded = augstatic.available()

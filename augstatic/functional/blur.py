@@ -13,8 +13,22 @@ def box_blur(image: np.ndarray, ksize: int) -> np.ndarray:
     return cv2.blur(image, (ksize, ksize)).reshape(image.shape)
 
 
+# cv2.GaussianBlur with sigma 0 and ksize <= 7 uses fixed dyadic kernels ([1 2 1]/4,
+# [1 4 6 4 1]/16, [2 7 14 18 14 7 2]/64) and, on uint8, rounds halves up. With the same kernels
+# cv2.sepFilter2D's float32 sums are exact, and adding half of the last kernel place rounds its
+# halves up too: the same bytes (tests/augstatic/test_augstatic_exact.py), 1.2-2x faster from about
+# 200x200 px, slower below (benchmarks/results/augstatic_vs_albumentations*.md).
+_SMALL_GAUSSIAN = {ksize: (cv2.getGaussianKernel(ksize, 0).astype(np.float32), 2.0 ** -(2 * bits + 1))
+                   for ksize, bits in ((3, 2), (5, 4), (7, 6))}
+_SEPARABLE_MIN_VALUES = 200 * 200 * 3
+
+
 def gaussian_blur(image: np.ndarray, ksize: int, sigma: float) -> np.ndarray:
     """Gaussian blur; sigma 0 derives sigma from ksize (OpenCV: 0.3*((k-1)/2 - 1) + 0.8)."""
+    if (sigma == 0 and ksize in _SMALL_GAUSSIAN and image.dtype == np.uint8
+            and image.size >= _SEPARABLE_MIN_VALUES):
+        kernel, delta = _SMALL_GAUSSIAN[ksize]
+        return cv2.sepFilter2D(image, -1, kernel, kernel, delta=delta).reshape(image.shape)
     return cv2.GaussianBlur(image, (ksize, ksize), sigmaX=sigma, sigmaY=sigma).reshape(image.shape)
 
 

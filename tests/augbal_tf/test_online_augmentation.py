@@ -223,3 +223,52 @@ def test_killed_and_resumed_run_with_randaugment_equals_an_uninterrupted_run(tmp
     models[1].load_weights(str(interrupted / "best.weights.h5"))
     for before, after in zip(models[0].get_weights(), models[1].get_weights()):
         np.testing.assert_array_equal(after, before)
+
+
+# --- a mirrored run sees the one-device pixels (subprocess: the CPU split is per process) ---
+
+_MIRRORED_CHILD = """
+import sys
+import numpy as np
+from augbal_tf import distribution
+distribution.configure_cpu_devices(2)
+strategy = distribution.create_strategy("mirrored")
+import test_online_augmentation as t
+from augbal_tf import input_pipeline
+encoded, _ = t._encoded_split(np.arange(13) % 3)
+pipeline = input_pipeline.SplitPipeline(encoded, 13, image_size=t.SIZE, batch_size=4, cache=True,
+                                        replicas=strategy.num_replicas_in_sync, online=t._online(),
+                                        sampler="square_root")
+parts = []
+for images, labels in strategy.experimental_distribute_dataset(pipeline.epoch(seed=3, epoch=1)):
+    for replica, (x, y) in enumerate(zip(strategy.experimental_local_results(images),
+                                         strategy.experimental_local_results(labels))):
+        parts.append((x.numpy(), y.numpy(), np.full(len(y), replica)))
+np.savez(sys.argv[1], images=np.concatenate([p[0] for p in parts]), labels=np.concatenate([p[1] for p in parts]),
+         replicas=np.concatenate([p[2] for p in parts]), in_sync=strategy.num_replicas_in_sync)
+"""
+
+
+def test_a_mirrored_pipeline_on_two_cpus_sees_the_one_device_pixels(tmp_path):
+    # Pixels are augmented in tf.data before distribution, keyed by (seed, epoch, key, draw): each
+    # replica's sub-batch is a slice of the one-device batch. The mirrored pipeline drops the last
+    # example (13 = 3 x 4 + 1: one example cannot feed 2 replicas), the one-device one keeps it.
+    out = tmp_path / "mirrored.npz"
+    child = subprocess.run([sys.executable, "-c", _MIRRORED_CHILD, str(out)], capture_output=True, text=True,
+                           timeout=300, check=False, cwd=pathlib.Path(__file__).parent,
+                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+                                "PYTHONPATH": os.pathsep.join([str(pathlib.Path(__file__).parent),
+                                                               os.environ.get("PYTHONPATH", "")])})
+    assert child.returncode == 0, child.stderr[-3000:]
+    mirrored = np.load(out)
+    assert int(mirrored["in_sync"]) == 2
+    np.testing.assert_array_equal(mirrored["replicas"], [0] * 2 + [1] * 2 + [0] * 2 + [1] * 2 + [0] * 2 + [1] * 2)
+    encoded, _ = _encoded_split(np.arange(13) % 3)
+    one_device = _pipeline(encoded, 13, _online(), sampler="square_root", batch_size=4)
+    images, labels = _pixels(one_device.epoch(seed=3, epoch=1))
+    assert len(labels) == 13
+    np.testing.assert_array_equal(mirrored["labels"], labels[:12])
+    np.testing.assert_array_equal(mirrored["images"], images[:12])
+    # Online augmentation changed them (not a trivially equal identity pipeline).
+    plain, _ = _pixels(_pipeline(encoded, 13, sampler="square_root", batch_size=4).epoch(seed=3, epoch=1))
+    assert not np.array_equal(plain[:12], images[:12])

@@ -216,3 +216,34 @@ def test_shape_changing_transform_with_p_below_one_rejects_non_square_batches():
     with pytest.raises(ValueError, match="Transpose"):
         augstatic.create("Transpose", p=0.5).apply_batch(batch, rng=0)
     assert augstatic.create("Transpose").apply_batch(batch, rng=0).shape == (6, 14, 12, 3)
+
+
+@pytest.mark.parametrize("shape", [(200, 200, 3), (203, 331, 3), (360, 350), (400, 320, 1)])
+def test_gaussian_blur_of_derived_sigma_is_opencvs_bytes_on_large_images(shape):
+    # Large images take the separable float32 path with a tie-breaking delta (fblur.gaussian_blur);
+    # it must give cv2.GaussianBlur's bytes. Content with many exact halves: random values, a
+    # ramp of odd steps and a saturated patch.
+    rng = np.random.default_rng(sum(shape))
+    image = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    image[:40] = (np.arange(shape[1]) * 3 % 256).astype(np.uint8).reshape((1, -1) + (1,) * (len(shape) - 2))
+    image[-30:, -30:] = 255
+    for ksize in (3, 5, 7):
+        expected = cv2.GaussianBlur(image, (ksize, ksize), 0).reshape(shape)
+        np.testing.assert_array_equal(fblur.gaussian_blur(image, ksize, 0.0), expected, err_msg=str(ksize))
+    transform = augstatic.create("GaussianBlur")
+    out = transform(image, np.random.default_rng(0))
+    ksize = transform.sample(np.random.default_rng(0), shape)[0]
+    np.testing.assert_array_equal(out, cv2.GaussianBlur(image, (ksize, ksize), 0).reshape(shape))
+
+
+@pytest.mark.parametrize("factor", [0.1, 0.73, 1.0, 1.27, 1.9, 5.5, 10.5, 11.0])
+def test_color_is_torchs_blend_with_the_floored_gray_for_every_factor(factor):
+    # The per-factor table must equal torch's fused float32 blend, computed element by element
+    # (large factors included: values there exceed 2000, where float32 rounding is coarse).
+    from augstatic.functional import policy_ops as fpolicy  # pylint: disable=import-outside-toplevel
+
+    image = np.random.default_rng(7).integers(0, 256, size=(37, 29, 3), dtype=np.uint8)
+    gray = np.repeat(fpolicy._gray_floor(image).reshape(-1), 3)  # pylint: disable=protected-access
+    blended = fpolicy._blend_exact(image.reshape(-1), factor, gray)  # pylint: disable=protected-access
+    expected = np.clip(blended, 0, 255).astype(np.uint8).reshape(image.shape)
+    np.testing.assert_array_equal(fpolicy.color(image, factor), expected)
