@@ -1,6 +1,7 @@
 """The same small transfer study with and without the cached-feature fast path (#12), side by side.
 
     python benchmarks/feature_cache.py [--seeds 0 1] [--baselines balanced unbalanced oversample_random]
+        [--ratios 8] [--image_size 224]
 
 launch/intel_scene/transfer_mini.flags (the real intel_scene_mini photos in
 ../shared/data/intel_scene_mini, buildings vs sea at 8:1, ImageNet EfficientNet-Lite0
@@ -11,10 +12,10 @@ Prints each study's wall time, the sum of its cells' `wall_time_s` (variant buil
 included), the sum of their epochs' seconds (the training loop alone), the ratios, the feature cache's files and disk size, and each study's peak
 resident memory (process tree, sampled every 0.2 s).
 
-Measured (benchmarks/results/feature_cache.md): 8 cells, 6 min for both studies (246 s
-uncached, 119 s cached) on 2 AMD EPYC cores shared with other jobs: study 2.1x faster,
-the epochs alone 11.4x (target 10x for the study: not met), identical test results,
-5.1 KiB of cache per image.
+Measured (benchmarks/results/feature_cache.md, run 4, cached cells training the head
+alone): 16 cells at 96 px, study 3.3x faster (a head-only cell 5.4x), 3 cells at 224 px
+(`--image_size 224`) 3.2x (a head-only cell 9.3x), on 2 cores at load 10-15; target 10x
+for the study: not met; identical test results, 5.1 KiB of cache per image.
 """
 
 import argparse
@@ -43,6 +44,8 @@ def run_study(mode: str, root: pathlib.Path, shared_weights: pathlib.Path, args)
                f"--study_dir={study_dir}", f"--baselines={','.join(args.baselines)}",
                f"--augmentations={','.join(args.augmentations)}", f"--seeds={','.join(args.seeds)}",
                f"--data_dir={workspace / 'tfds'}"]
+    if args.ratios:
+        command.append(f"--ratios={','.join(args.ratios)}")
     if args.image_size:
         command += [f"--image_size={args.image_size}", f"--store_size={args.image_size}"]
     env = {**os.environ, "AUGBAL_WORKSPACE": str(workspace), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -66,6 +69,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", default=["0", "1"])
     parser.add_argument("--baselines", nargs="+", default=["balanced", "unbalanced", "oversample_random"])
     parser.add_argument("--augmentations", nargs="+", default=["HorizontalFlip"])
+    parser.add_argument("--ratios", nargs="+", default=None, help="instead of the flagfile's 8 and 20")
     parser.add_argument("--image_size", type=int, default=0,
                         help="store and train at this side instead of the flagfile's 96 px (224: ImageNet's)")
     args = parser.parse_args()
