@@ -20,6 +20,7 @@ import tensorflow as tf
 from augbal_datasets.augbal import prepare
 from augbal_tf import backbones
 from augbal_tf import config as config_lib
+from augbal_tf import model as model_lib
 from augbal_tf.backbones import features as features_lib
 
 # Decoded images held at once while computing a split's features (the features stay, not the images).
@@ -61,6 +62,41 @@ def refusal(config: config_lib.TrainConfig) -> str | None:
     return None
 
 
+class Extractor:
+    """What `features_lib.cached_features` needs of the run's classifier, the backbone built on first use.
+
+    The backbone is `model_lib.classifier_backbone` of the run (float32, BatchNorm in
+    inference mode: the features the full model's backbone gives). It is built when
+    a feature is missing from the cache (or for a random-init backbone's weights
+    identity, which names its seed), so a cell whose every image is cached never
+    builds nor traces it: training needs only the head (`model_lib.HeadClassifier`).
+    """
+
+    bn_mode = "inference"
+
+    def __init__(self, config: config_lib.TrainConfig):
+        self.backbone_name, self.seed = config.model, config.seed
+        self.weights_source = backbones.check_weights(config_lib.model_weights(config))
+        self.preprocessing = model_lib.preprocessing_for(config.model)
+        self._backbone = None
+        if self.weights_source is not None:  # Hashed once (a weights file), not per chunk of images.
+            self.weights_id = features_lib.weights_identity(self.weights_source, self.seed)
+
+    @property
+    def built(self) -> bool:
+        return self._backbone is not None
+
+    @property
+    def backbone(self):
+        if self._backbone is None:
+            self._backbone = model_lib.classifier_backbone(self.backbone_name, self.weights_source, self.seed,
+                                                           self.bn_mode, dtype="float32")
+        return self._backbone
+
+    def features(self, inputs, training=False):
+        return self.backbone(inputs, training=training)
+
+
 @dataclasses.dataclass
 class CachedSplits:
     """Every split's pooled features and labels, in the builder's fixed order."""
@@ -68,6 +104,7 @@ class CachedSplits:
     features: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
     counts: dict[str, int]
+    backbone_built: bool = False
 
     def dataset(self, split: str) -> tf.data.Dataset:
         """(features, label) pairs of `split`, in the builder's fixed order (what `Variant.encoded` is for images)."""
@@ -76,12 +113,12 @@ class CachedSplits:
     def record(self, directory) -> dict:
         """What metrics.json records of the cache."""
         return {"used": True, "reason": None, "dir": str(directory), "computed": self.counts["computed"],
-                "read": self.counts["read"]}
+                "read": self.counts["read"], "backbone_built": self.backbone_built}
 
 
 def not_used_record(reason: str) -> dict:
     """metrics.json's record of a run without cached features."""
-    return {"used": False, "reason": reason, "dir": None, "computed": 0, "read": 0}
+    return {"used": False, "reason": reason, "dir": None, "computed": 0, "read": 0, "backbone_built": None}
 
 
 def _chunks(dataset: tf.data.Dataset):
@@ -101,7 +138,7 @@ def split_features(model, variant, splits, image_size: int, directory) -> Cached
     """The pooled features of every example of `splits`, through the cache in `directory`.
 
     Args:
-      model: the run's `BackboneClassifier` (bn_mode "inference", float32).
+      model: the run's `Extractor` (or a `BackboneClassifier` with bn_mode "inference", float32).
       variant: the prepared `input_pipeline.Variant`.
       splits: split names to compute.
       image_size: model input side length.
@@ -116,4 +153,4 @@ def split_features(model, variant, splits, image_size: int, directory) -> Cached
                  for images, chunk_labels in _chunks(decoded)]
         features[split] = np.concatenate([part[0] for part in parts])
         labels[split] = np.concatenate([part[1] for part in parts])
-    return CachedSplits(features, labels, counts)
+    return CachedSplits(features, labels, counts, backbone_built=getattr(model, "built", True))

@@ -46,6 +46,8 @@ class Variant:
     builder: Any
     class_names: tuple[str, ...]
     split_sizes: dict[str, int]
+    # Split -> its labels, read once (a run needs the train labels for checks, weights and counts).
+    _labels: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def encoded(self, split: str) -> tf.data.Dataset:
         """(encoded image bytes, label) pairs of `split`, in the builder's fixed order."""
@@ -54,9 +56,13 @@ class Variant:
         return dataset.map(lambda example: (example["image"], example["label"]))
 
     def labels(self, split: str) -> np.ndarray:
-        """All labels of `split` (reads no pixels)."""
-        labels = self.encoded(split).map(lambda image, label: label).batch(4096)
-        return np.concatenate([batch.numpy() for batch in labels] or [np.zeros(0, np.int64)])
+        """All labels of `split` (reads no pixels; read-only, read once per variant)."""
+        if split not in self._labels:
+            labels = self.encoded(split).map(lambda image, label: label).batch(4096)
+            labels = np.concatenate([batch.numpy() for batch in labels] or [np.zeros(0, np.int64)])
+            labels.flags.writeable = False
+            self._labels[split] = labels
+        return self._labels[split]
 
 
 def load_variant(config: config_lib.TrainConfig) -> Variant:

@@ -271,6 +271,32 @@ def apply_bn_mode(model: keras.layers.Layer, bn_mode: str, exclude=()) -> None:
             layer.trainable = bn_mode == "train"
 
 
+def _classifier_seeds(seed: int) -> list[int]:
+    """Seeds of a `BackboneClassifier`'s backbone, hidden Dense, Dropout and output layer (in that order)."""
+    return [int(value) for value in np.random.default_rng(seed).integers(2**31, size=4)]
+
+
+def classifier_backbone(backbone: str, weights, seed: int, bn_mode: str, dtype=None) -> keras.Model:
+    """The backbone that `BackboneClassifier(backbone=backbone, weights=weights, seed=seed, bn_mode=bn_mode)` holds."""
+    model = backbones.build_backbone(backbone, weights, seed=_classifier_seeds(seed)[0], dtype=dtype)
+    apply_bn_mode(model, bn_mode)
+    return model
+
+
+def _add_feature_head(model: keras.Model, features: int, seeds: list[int], num_classes: int, head_width: int,
+                      dropout: float, head_scale: float | None) -> None:
+    """The paper's head on `features` pooled features, as `model`'s head_hidden, head_dropout and head_output."""
+    policy = model.dtype_policy
+    model.head_hidden = keras.layers.Dense(head_width, **_dense_initializers(features, seeds[1]), dtype=policy)
+    model.head_dropout = keras.layers.Dropout(dropout, seed=seeds[2], dtype=policy)
+    model.head_output = _output_layer(num_classes, head_width, seeds[3], head_scale)
+
+
+def _feature_head_logits(model: keras.Model, features, training: bool):
+    hidden = keras.ops.relu(model.head_hidden(features))
+    return model.head_output(model.head_dropout(hidden, training=training))
+
+
 @keras.saving.register_keras_serializable("augbal")
 class BackboneClassifier(_PaperHead, keras.Model):
     """A registered backbone (`augbal_tf.backbones`) + the paper's head; model input -> logits.
@@ -302,14 +328,9 @@ class BackboneClassifier(_PaperHead, keras.Model):
         self.bn_mode, self.head_width, self.dropout, self.seed = bn_mode, head_width, dropout, seed
         self.head_scale = head_scale
         self.preprocessing = spec.preprocessing
-        seeds = [int(value) for value in np.random.default_rng(seed).integers(2**31, size=4)]
-        policy = self.dtype_policy
-        self.backbone = backbones.build_backbone(backbone, weights, seed=seeds[0], dtype=policy.name)
-        apply_bn_mode(self.backbone, bn_mode)
-        self.head_hidden = keras.layers.Dense(head_width, **_dense_initializers(spec.features, seeds[1]),
-                                              dtype=policy)
-        self.head_dropout = keras.layers.Dropout(dropout, seed=seeds[2], dtype=policy)
-        self.head_output = _output_layer(num_classes, head_width, seeds[3], head_scale)
+        self.backbone = classifier_backbone(backbone, weights, seed, bn_mode, dtype=self.dtype_policy.name)
+        _add_feature_head(self, spec.features, _classifier_seeds(seed), num_classes, head_width, dropout,
+                          head_scale)
 
     @property
     def backbone_blocks(self) -> list[list[keras.layers.Layer]]:
@@ -322,8 +343,7 @@ class BackboneClassifier(_PaperHead, keras.Model):
 
     def head(self, features, training=False):
         """Logits of pooled features (what a cached-feature fast path trains)."""
-        hidden = keras.ops.relu(self.head_hidden(features))
-        return self.head_output(self.head_dropout(hidden, training=training))
+        return _feature_head_logits(self, features, training)
 
     def call(self, inputs, training=False):
         return self.head(self.features(inputs, training=training), training=training)
@@ -338,6 +358,62 @@ class BackboneClassifier(_PaperHead, keras.Model):
         return {**super().get_config(), "num_classes": self.num_classes, "backbone": self.backbone_name,
                 "weights": self.weights_source, "bn_mode": self.bn_mode, "head_width": self.head_width,
                 "dropout": self.dropout, "seed": self.seed, "head_scale": self.head_scale}
+
+
+@keras.saving.register_keras_serializable("augbal")
+class HeadClassifier(_PaperHead, keras.Model):
+    """The head of a `BackboneClassifier` alone: pooled features -> logits, no backbone built.
+
+    What the cached-feature fast path (#12) trains: the same layers, initial values and
+    dropout stream as `BackboneClassifier(backbone=backbone, seed=seed, ...)`'s head, without
+    building (and tracing) the backbone that the cached features make unnecessary.
+    `copy_head` moves its weights into the full classifier (export).
+
+    Args:
+      num_classes, backbone, head_width, dropout, seed, head_scale: as in `BackboneClassifier`.
+      dtype: Keras dtype policy.
+    """
+
+    def __init__(self, num_classes: int, backbone: str = "efficientnet_lite0", head_width: int = 512,
+                 dropout: float = 0.2, seed: int = 0, head_scale: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if num_classes < 2:
+            raise ValueError(f"num_classes={num_classes!r} is not valid; must be >= 2")
+        spec = backbones.get_spec(backbone)
+        self.num_classes, self.backbone_name, self.features_width = num_classes, backbone, spec.features
+        self.head_width, self.dropout, self.seed, self.head_scale = head_width, dropout, seed, head_scale
+        _add_feature_head(self, spec.features, _classifier_seeds(seed), num_classes, head_width, dropout, head_scale)
+
+    def head(self, features, training=False):
+        """Logits of pooled features (`call`; the name the trainer uses for every classifier's head)."""
+        return _feature_head_logits(self, features, training)
+
+    def call(self, inputs, training=False):
+        return self.head(inputs, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "backbone": self.backbone_name,
+                "head_width": self.head_width, "dropout": self.dropout, "seed": self.seed,
+                "head_scale": self.head_scale}
+
+
+def create_head_model(name: str, num_classes: int, **kwargs) -> HeadClassifier:
+    """The `HeadClassifier` of backbone model `name`, its variables created.
+
+    Keyword arguments as `create_model`'s (head_width, dropout, seed, head_scale, dtype).
+
+    Raises:
+      ValueError: if `name` is not a registered backbone.
+    """
+    model = HeadClassifier(num_classes, backbone=name, **kwargs)
+    model(np.zeros((1, model.features_width), np.float32), training=False)  # Creates the variables.
+    return model
+
+
+def copy_head(source: keras.Model, target: keras.Model) -> None:
+    """Copies the head weights of `source` (a `HeadClassifier` or classifier) into classifier `target`."""
+    for from_layer, to_layer in zip(source.head_layers, target.head_layers, strict=True):
+        to_layer.set_weights(from_layer.get_weights())
 
 
 MODELS: dict[str, Callable[..., keras.Model]] = {}

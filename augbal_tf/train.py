@@ -74,6 +74,20 @@ def _best_model(config: config_lib.TrainConfig, num_classes: int, best_weights: 
     return best_model
 
 
+def _served_model(config: config_lib.TrainConfig, num_classes: int, head: keras.Model) -> keras.Model:
+    """The full model (backbone + `head`'s weights) of a cached-feature run, as `_best_model` builds it.
+
+    The frozen backbone's weights are the ones it started from (--weights), so the exported
+    model takes uint8 images exactly as an uncached run's does.
+    """
+    model = model_lib.create_model(config.model, num_classes, config.image_size,
+                                   weights=config_lib.model_weights(config), bn_mode=config_lib.resolved_bn_mode(config),
+                                   head_width=config.head_width, dropout=config.dropout, seed=config.seed,
+                                   head_scale=trainer_lib.head_scale(config))
+    model_lib.copy_head(head, model)
+    return model
+
+
 def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Variant, best_model: keras.Model,
                    counts: np.ndarray) -> dict:
     """Per-split metrics of the best weights, through the serving function on one device.
@@ -234,8 +248,8 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
     cached, cache_record = None, feature_cache.not_used_record(refusal)
     if refusal is None:
         directory = feature_cache.cache_dir()
-        cached = feature_cache.split_features(trainer.model, variant, variant.split_sizes, config.image_size,
-                                              directory)
+        cached = feature_cache.split_features(feature_cache.Extractor(config), variant, variant.split_sizes,
+                                              config.image_size, directory)
         cache_record = cached.record(directory)
         logging.info("Cached features in %s: %d computed, %d read", directory, cached.counts["computed"],
                      cached.counts["read"])
@@ -279,8 +293,8 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
             best_model = _best_model(config, len(class_names), best_weights)
             results = _final_metrics(config, variant, best_model, counts)
         else:
-            # The backbone never changed: the trainer's own model with the best head is the served
-            # model (no second build; its BatchNorm statistics are the same on every replica).
+            # The backbone never changed: the best head on the cached features gives the served
+            # model's predictions (the trainer's model is the head alone; best_weights holds the head).
             trainer.model.load_weights(best_weights)
             results = _feature_metrics(config, trainer.model, cached, variant, counts)
         for split, result in results.items():
@@ -293,7 +307,7 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
             writers.close()
     if config.export:
         if best_model is None:
-            best_model = _best_model(config, len(class_names), best_weights)
+            best_model = _served_model(config, len(class_names), trainer.model)
         export.export_saved_model(best_model, workdir / workdir_lib.EXPORT_DIR, class_names, config.image_size,
                                   train_counts=counts, posthoc_tau=config.posthoc_tau,
                                   offsets=trainer_lib.posthoc_offsets(config, counts))

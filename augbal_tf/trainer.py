@@ -178,7 +178,8 @@ class Trainer:
         self.config, self.strategy, self.num_classes = config, strategy, num_classes
         # A frozen inference-mode backbone runs with training=False (the Keras transfer-learning
         # convention: no drop-connect either), so its features are fixed and `features` (the
-        # cached path, #12: batches of pooled features instead of images) trains the same head.
+        # cached path, #12: batches of pooled features instead of images) trains the same head,
+        # built alone (`model_lib.HeadClassifier`).
         self.fixed_backbone = feature_cache.fixed_backbone(config)
         if features and not self.fixed_backbone:
             raise ValueError("cached features need a frozen backbone in inference mode")
@@ -192,11 +193,18 @@ class Trainer:
         # Resolved once (auto reads the CPU flags and asks TensorFlow for GPUs).
         self.precision = precision_lib.resolve_precision(config_lib.requested_precision(config))
         with strategy.scope():
-            self.model = model_lib.create_model(
-                config.model, num_classes, config.image_size, weights=config_lib.model_weights(config),
-                bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
-                dropout=config.dropout, seed=config.seed, head_scale=head_scale(config),
-                dtype=precision_lib.keras_policy(self.precision))
+            if features:
+                # Only the head (the same layers and initial values): the backbone is not needed to
+                # train on cached features, and building and tracing it costs more than the epochs.
+                self.model = model_lib.create_head_model(
+                    config.model, num_classes, head_width=config.head_width, dropout=config.dropout,
+                    seed=config.seed, head_scale=head_scale(config), dtype=precision_lib.keras_policy(self.precision))
+            else:
+                self.model = model_lib.create_model(
+                    config.model, num_classes, config.image_size, weights=config_lib.model_weights(config),
+                    bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
+                    dropout=config.dropout, seed=config.seed, head_scale=head_scale(config),
+                    dtype=precision_lib.keras_policy(self.precision))
             self.optimizer = build_optimizer(config, self.precision)
             # Freezing variables, not layers: with --bn_mode=train BatchNorm layers stay in
             # training mode, so the backbone's moving statistics keep updating as in the paper's
@@ -314,7 +322,7 @@ class Trainer:
             loss_sum += float(step_loss)
             count += float(step_count)
             confusion += step_confusion.numpy()
-        if self.strategy.num_replicas_in_sync > 1:
+        if self.strategy.num_replicas_in_sync > 1 and self._moving_statistics:
             # Each replica updates BatchNorm moving statistics from its own sub-batches;
             # averaging them makes every replica (and worker) evaluate the same model.
             self._average_moving_statistics()

@@ -1,6 +1,7 @@
 """The same small transfer study with and without the cached-feature fast path (#12), side by side.
 
     python benchmarks/feature_cache.py [--seeds 0 1] [--baselines balanced unbalanced oversample_random]
+        [--ratios 8] [--image_size 224]
 
 launch/intel_scene/transfer_mini.flags (the real intel_scene_mini photos in
 ../shared/data/intel_scene_mini, buildings vs sea at 8:1, ImageNet EfficientNet-Lite0
@@ -11,10 +12,10 @@ Prints each study's wall time, the sum of its cells' `wall_time_s` (variant buil
 included), the sum of their epochs' seconds (the training loop alone), the ratios, the feature cache's files and disk size, and each study's peak
 resident memory (process tree, sampled every 0.2 s).
 
-Measured (benchmarks/results/feature_cache.md): 8 cells, 6 min for both studies (246 s
-uncached, 119 s cached) on 2 AMD EPYC cores shared with other jobs: study 2.1x faster,
-the epochs alone 11.4x (target 10x for the study: not met), identical test results,
-5.1 KiB of cache per image.
+Measured (benchmarks/results/feature_cache.md, run 4, cached cells training the head
+alone): 16 cells at 96 px, study 3.3x faster (a head-only cell 5.4x), 3 cells at 224 px
+(`--image_size 224`) 3.2x (a head-only cell 9.3x), on 2 cores at load 10-15; target 10x
+for the study: not met; identical test results, 5.1 KiB of cache per image.
 """
 
 import argparse
@@ -43,6 +44,10 @@ def run_study(mode: str, root: pathlib.Path, shared_weights: pathlib.Path, args)
                f"--study_dir={study_dir}", f"--baselines={','.join(args.baselines)}",
                f"--augmentations={','.join(args.augmentations)}", f"--seeds={','.join(args.seeds)}",
                f"--data_dir={workspace / 'tfds'}"]
+    if args.ratios:
+        command.append(f"--ratios={','.join(args.ratios)}")
+    if args.image_size:
+        command += [f"--image_size={args.image_size}", f"--store_size={args.image_size}"]
     env = {**os.environ, "AUGBAL_WORKSPACE": str(workspace), "TF_CPP_MIN_LOG_LEVEL": "2"}
     peak, seconds = peak_rss_mib(command, env)
     results = pd.read_csv(study_dir / "results.csv")
@@ -52,6 +57,7 @@ def run_study(mode: str, root: pathlib.Path, shared_weights: pathlib.Path, args)
     return {"mode": mode, "cells": len(results), "wall_s": seconds, "cells_s": float(results["wall_time_s"].sum()),
             "epochs_s": sum(entry["seconds"] for cell in metrics for entry in cell["history"]),
             "peak_mib": peak, "used": sum(record["used"] for record in records),
+            "head_only": sum(record.get("backbone_built") is False for record in records),
             "computed": sum(record["computed"] for record in records),
             "read": sum(record["read"] for record in records), "files": len(features),
             "disk_mib": sum(path.stat().st_size for path in features) / 2**20,
@@ -63,6 +69,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", default=["0", "1"])
     parser.add_argument("--baselines", nargs="+", default=["balanced", "unbalanced", "oversample_random"])
     parser.add_argument("--augmentations", nargs="+", default=["HorizontalFlip"])
+    parser.add_argument("--ratios", nargs="+", default=None, help="instead of the flagfile's 8 and 20")
+    parser.add_argument("--image_size", type=int, default=0,
+                        help="store and train at this side instead of the flagfile's 96 px (224: ImageNet's)")
     args = parser.parse_args()
     os.chdir(REPO)  # The flagfile's nested --flagfile and --manual_dir are relative to the repository.
     from augbal_tf.backbones import weights as weights_lib  # pylint: disable=import-outside-toplevel
@@ -71,17 +80,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         rows = []
         for mode in ("off", "auto"):
+            load = os.getloadavg()
             rows.append(run_study(mode, pathlib.Path(root), shared_weights, args))
             row = rows[-1]
             print(f"--feature_cache={mode:<4}  {row['cells']} cells  study {row['wall_s']:6.0f} s  cells "
-                  f"{row['cells_s']:6.0f} s  peak {row['peak_mib']:6.0f} MiB", flush=True)
+                  f"{row['cells_s']:6.0f} s  peak {row['peak_mib']:6.0f} MiB  load average before / after: "
+                  f"{load[0]:.1f} / {os.getloadavg()[0]:.1f}", flush=True)
     off, auto = rows
-    print("\n| --feature_cache | cells | cells using the cache | study wall (s) | sum of cell wall_time_s (s) "
-          "| sum of epoch seconds (s) | features computed / read | cache files | cache disk (MiB) | peak RSS (MiB) |"
-          "\n|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| --feature_cache | cells | cells using the cache (head alone) | study wall (s) "
+          "| sum of cell wall_time_s (s) | sum of epoch seconds (s) | features computed / read | cache files "
+          "| cache disk (MiB) | peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['mode']} | {row['cells']} | {row['used']} | {row['wall_s']:.0f} | {row['cells_s']:.0f} | "
-              f"{row['epochs_s']:.1f} | {row['computed']} / {row['read']} | {row['files']} | {row['disk_mib']:.1f} | {row['peak_mib']:.0f} |")
+        print(f"| {row['mode']} | {row['cells']} | {row['used']} ({row['head_only']}) | {row['wall_s']:.0f} | "
+              f"{row['cells_s']:.0f} | {row['epochs_s']:.1f} | {row['computed']} / {row['read']} | {row['files']} | "
+              f"{row['disk_mib']:.1f} | {row['peak_mib']:.0f} |")
     print(f"\nstudy wall: off / auto = {off['wall_s'] / auto['wall_s']:.2f}x; sum of cells: "
           f"{off['cells_s'] / auto['cells_s']:.2f}x; epochs alone: {off['epochs_s'] / auto['epochs_s']:.1f}x")
     if auto["files"]:

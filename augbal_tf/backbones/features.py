@@ -34,6 +34,18 @@ def weights_identity(weights, seed: int) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
+def model_weights_identity(model) -> str:
+    """`weights_identity` of a classifier's backbone (its own seed where it has one, else the classifier's).
+
+    A model may state it as `weights_id` (`augbal_tf.feature_cache.Extractor`, which builds
+    no backbone for it).
+    """
+    if hasattr(model, "weights_id"):
+        return model.weights_id
+    return weights_identity(model.weights_source, model.backbone.seed if hasattr(model.backbone, "seed")
+                            else model.seed)
+
+
 def feature_key(backbone: str, weights_id: str, image_size: int, normalization: str, image: np.ndarray) -> str:
     """sha256 hex digest over (backbone, weights identity, image size, preprocessing, image shape and bytes)."""
     image = np.ascontiguousarray(image, dtype=np.uint8)
@@ -55,7 +67,8 @@ def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch
     """Pooled backbone features [N, features] of uint8 images, read from or added to the cache.
 
     Args:
-      model: a `augbal_tf.model.BackboneClassifier` with bn_mode "inference".
+      model: a `augbal_tf.model.BackboneClassifier` with bn_mode "inference" (or what it needs of one:
+        `augbal_tf.feature_cache.Extractor`).
       images: uint8 [N, H, W, 3] RGB images (one size).
       image_size: model input side length (the images are preprocessed as in training).
       cache_dir: folder of the feature cache (created if missing).
@@ -76,8 +89,7 @@ def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be uint8 [N, H, W, 3], got {images.dtype} {images.shape}")
     cache_dir = pathlib.Path(cache_dir)
-    weights_id = weights_identity(model.weights_source, model.backbone.seed
-                                  if hasattr(model.backbone, "seed") else model.seed)
+    weights_id = model_weights_identity(model)
     keys = [feature_key(model.backbone_name, weights_id, image_size, model.preprocessing, image) for image in images]
     paths = [cache_dir / key[:2] / f"{key}.npy" for key in keys]
     features: list = [np.load(path) if path.is_file() else None for path in paths]

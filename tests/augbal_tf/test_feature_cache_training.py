@@ -16,10 +16,12 @@ import pathlib
 import numpy as np
 import pytest
 
+from augbal_tf import backbones
 from augbal_tf import config as config_lib
 from augbal_tf import evaluation
 from augbal_tf import feature_cache
 from augbal_tf import input_pipeline
+from augbal_tf import model as model_lib
 from augbal_tf import study
 from augbal_tf import study_grid
 from augbal_tf import train
@@ -81,7 +83,7 @@ def test_cached_path_equals_the_uncached_path(workspace, runs):
     sizes = cached["split_sizes"]
     total = sizes["train"] + sizes["validation"] + sizes["test"]
     assert cached["feature_cache"] == {"used": True, "reason": None, "dir": str(workspace / "features"),
-                                       "computed": total, "read": 0}
+                                       "computed": total, "read": 0, "backbone_built": True}
     assert len(list((workspace / "features").rglob("*.npy"))) == total
     assert uncached["feature_cache"]["used"] is False and uncached["feature_cache"]["reason"] == "--feature_cache=off"
     assert cached["history"][0]["train"]["examples"] == sizes["train"]  # Re-sampled: as many draws as examples.
@@ -109,9 +111,13 @@ def _strip_seconds(metrics: dict) -> dict:
                if key not in ("wall_time_s", "environment", "feature_cache")}, "history": history}
 
 
-def test_second_run_reads_every_feature_and_resumes_exactly(workspace, runs, tmp_path):
+def test_second_run_reads_every_feature_and_resumes_exactly(workspace, runs, tmp_path, monkeypatch):
     data_dir, cached, _, _ = runs
     config = config_lib.make(data_dir=data_dir, export=False, **RUN)
+    built = []  # Every backbone construction (the full model's or the feature extractor's).
+    build_backbone = backbones.build_backbone
+    monkeypatch.setattr(backbones, "build_backbone", lambda *args, **kwargs: built.append(args) or build_backbone(
+        *args, **kwargs))
 
     def kill_after_first_epoch(state):
         if state.epochs_done == 1:
@@ -125,9 +131,12 @@ def test_second_run_reads_every_feature_and_resumes_exactly(workspace, runs, tmp
     expected = _strip_seconds(cached)
     expected.update(flags_hash=resumed["flags_hash"], config=resumed["config"])
     assert _strip_seconds(resumed) == expected
-    # Both invocations found every feature in the cache the first run wrote.
+    # Both invocations found every feature in the cache the first run wrote, and trained the head alone:
+    # the same numbers as the first run, which built the backbone to compute them (and to export).
     assert resumed["feature_cache"]["computed"] == 0
     assert resumed["feature_cache"]["read"] == sum(resumed["split_sizes"].values())
+    assert resumed["feature_cache"]["backbone_built"] is False and cached["feature_cache"]["backbone_built"]
+    assert not built
 
 
 def test_second_study_cell_reuses_the_first_cells_features(workspace, runs, tmp_path):
@@ -174,3 +183,21 @@ def test_the_setting_keeps_old_run_hashes():
               and not (key in config_lib.HASHED_ONLY_WHEN_SET and value == config_lib.HASHED_ONLY_WHEN_SET[key])}
     assert config_lib.flags_hash(config) == hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()
     assert config_lib.flags_hash(config_lib.replace(config, feature_cache="off")) != config_lib.flags_hash(config)
+
+
+def test_head_alone_starts_as_the_full_models_head():
+    # LDAM's cosine head (a NormedDense output layer); the Dense one is the runs' above.
+    kwargs = dict(head_width=16, dropout=0.2, seed=5, head_scale=30.0)
+    full = model_lib.create_model("efficientnet_lite0", 3, 32, **kwargs)
+    head = model_lib.create_head_model("efficientnet_lite0", 3, **kwargs)
+    assert len(head.variables) == len(full.head_variables) + 1  # + the dropout stream's state.
+    for mine, theirs in zip(head.head_variables, full.head_variables, strict=True):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    features = np.random.default_rng(0).normal(size=(4, 1280)).astype(np.float32)
+    for model in (head, full):
+        model.set_dropout_seed(7)
+    np.testing.assert_array_equal(head.head(features, training=True).numpy(),
+                                  full.head(features, training=True).numpy())
+    other = model_lib.create_head_model("efficientnet_lite0", 3, **{**kwargs, "seed": 6})
+    model_lib.copy_head(other, full)  # What the export of a cached run does.
+    np.testing.assert_array_equal(full.head(features).numpy(), other(features).numpy())

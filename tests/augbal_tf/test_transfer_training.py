@@ -29,7 +29,9 @@ def _bn_moving_means(model) -> list[np.ndarray]:
 
 
 def test_frozen_pretrained_backbone_trains_the_head_and_keeps_imagenet_statistics(tmp_path):
-    config = config_lib.make(data_dir=str(tmp_path / "tfds"), **RUN)
+    # Uncached: the backbone runs in every step (a cached run trains the head alone and its
+    # best.weights.h5 holds only the head: tests/augbal_tf/test_feature_cache_training.py).
+    config = config_lib.make(data_dir=str(tmp_path / "tfds"), feature_cache="off", **RUN)
     assert config_lib.resolved_bn_mode(config) == "inference"
     workdir = tmp_path / "run"
     metrics = train.train_and_evaluate(config, str(workdir))
