@@ -33,16 +33,20 @@ class CellRunner:
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def __call__(self, config: config_lib.TrainConfig, workdir: str) -> dict:
+        return self.call(_train, config, workdir, what=workdir)
+
+    def call(self, fn, *args, what: str = ""):
+        """`fn(*args)` (a module-level function, picklable arguments) in the child; counts as a cell."""
         if self._pool is None:
             # spawn: a fresh interpreter, no TensorFlow state inherited from this process.
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                 max_tasks_per_child=self.cells_per_process)
         try:
-            return self._pool.submit(_train, config, workdir).result()
+            return self._pool.submit(fn, *args).result()
         except concurrent.futures.process.BrokenProcessPool:
             self.close()  # The child died (killed, out of memory): the next cell gets a new one.
-            raise RuntimeError(f"the process training {workdir} died (killed or out of memory)") from None
+            raise RuntimeError(f"the process running {what or fn.__name__} died (killed or out of memory)") from None
 
     def close(self) -> None:
         if self._pool is not None:
