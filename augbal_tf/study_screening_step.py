@@ -83,7 +83,7 @@ class Decision:
     def table(self) -> pd.DataFrame:
         """screen.csv: one row per candidate, best score first."""
         scores = study_screen.scores(self.pairs)
-        order = sorted(scores, key=lambda n: (-scores[n], n))
+        order = study_screen.ranked(self.pairs)
         kept = set(self.kept)
         return pd.DataFrame([{"augmentation": name, "affinity": self.measures[name]["affinity"],
                               "diversity": self.measures[name]["diversity"], "score": scores[name],

@@ -53,7 +53,7 @@ def _top_two(candidates: dict) -> list[str]:
     values = np.array([[candidates[n]["affinity"], candidates[n]["diversity"]] for n in names])
     z = [(c - c.mean()) / c.std() if c.std() else np.zeros_like(c) for c in values.T]
     score = dict(zip(names, z[0] + z[1]))
-    return sorted(names, key=lambda n: (-score[n], n))[:2]
+    return sorted(names, key=lambda n: (-round(score[n], 9), n))[:2]
 
 
 def test_screen_keeps_the_top_two_resumes_and_reports(tmp_path):
