@@ -74,7 +74,7 @@ class StudyConfig:
     grid: study_grid.Grid = study_grid.Grid()
     keep_datasets: bool = True
     export_cells: bool = False
-    cells_per_process: int = 10
+    cells_per_process: int = 2  # --cells_per_process (study_runner).
     target_effect: float = study_power.DEFAULT_TARGET_EFFECT  # Power columns; futility width with adaptive.
     adaptive: study_adaptive.Settings | None = None  # --seeds=auto; grid.seeds is then adaptive.seeds.
     num_shards: int = 1  # >1: train only the cells of shard `shard_index` (`study_shards`).

@@ -2,9 +2,13 @@
 
 A process that trains cell after cell grows by some 200-300 MB per cell (traced
 functions, tf.data and allocator state that `keras.backend.clear_session` does
-not return), so a long study would run out of memory. Cells run in one child
-process (TensorFlow imported once per child), replaced after
-`cells_per_process` cells: peak memory is flat in the number of cells, and a
+not return), so a long study would run out of memory. Releasing more in the
+process does not help: with `clear_session`, `gc.collect()` and glibc's
+`malloc_trim(0)` after every cell a process still kept 156 MB per tiny cell
+(164 MB without the trim; benchmarks/results/study_memory.md). So cells run in
+one child process (TensorFlow imported once per child), replaced after
+`cells_per_process` cells (default 2): peak memory is flat in the number of
+cells, at most one child's `cells_per_process` cells above a fresh one, and a
 cell that kills its process (out of memory) costs only that cell.
 """
 
