@@ -206,12 +206,19 @@ flags.DEFINE_list("online_augmentations", [],
                   "Online augmentation cells (#14), each unbalanced sampling + one augstatic transform or "
                   "policy applied to every training image every epoch (e.g. randaugment,trivialaugmentwide), "
                   "compared with the unbalanced baseline of the same seed.")
+flags.DEFINE_integer("screen", 0,
+                     "Before the grid, rank --augmentations by affinity and diversity (Gontijo-Lopes et al. "
+                     "2020; one clean reference run and one run per candidate at the first ratio and seed) and "
+                     "train the grid only on the K best by z_affinity + z_diversity; baselines, remedies and "
+                     "online cells are never screened. Recorded in screen.json (reused on rerun) and the "
+                     "report's scatter. 0: no screening.")
 flags.DEFINE_bool("keep_datasets", True,
                   "Keep prepared dataset variants; false deletes each variant once all its "
                   "cells are done.")
-flags.DEFINE_integer("cells_per_process", 10,
+flags.DEFINE_integer("cells_per_process", 2,
                      "Cells trained in one child process before it is replaced (memory stays flat over "
-                     "long studies); 0 trains every cell in the study's own process.")
+                     "long studies: a child keeps ~160-300 MB of each cell it trained, whatever it releases; "
+                     "benchmarks/results/study_memory.md); 0 trains every cell in the study's own process.")
 flags.DEFINE_bool("export_cells", False,
                   "Export a SavedModel in every cell (about 90 MB each at 224 px); cells always "
                   "keep metrics.json and the best weights.")

@@ -30,7 +30,7 @@ REPORT_HTML = "report.html"
 gallery_pairs = report_data.gallery_pairs
 NOT_COMPUTED = "not computed"
 POWER_COLUMNS = ("sd_diff", "mde", "seeds_needed")
-SECTIONS = ("answer", "decisions", "forest", "heatmap", "comparisons", "recall", "gallery",
+SECTIONS = ("answer", "decisions", "screening", "forest", "heatmap", "comparisons", "recall", "gallery",
             "confusion", "rule", "power", "environment", "commands")
 
 # Checks that each image decoded and writes the verdict into the DOM for the test.
@@ -88,7 +88,7 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
                       gallery: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
                       gallery_name: str = "", failures: Sequence[tuple[str, str]] = (),
                       missing: int = 0, sequential=None,
-                      metric: study_metric.Metric = study_report.DEFAULT_METRIC) -> pathlib.Path:
+                      metric: study_metric.Metric = study_report.DEFAULT_METRIC, screening=None) -> pathlib.Path:
     """Writes `<study_dir>/report.html` atomically and returns its path.
 
     Args:
@@ -111,6 +111,7 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
       sequential: a `study_adaptive.Outcome` (--seeds=auto) whose `annotate` made
         `summary`; its notes (runs spent, why it stopped) are the decisions.
       metric: what the study compares and ranks by (`--metric`).
+      screening: a `study_screening_step.Decision` (--screen): its table and the screen.png scatter.
 
     Raises:
       ValueError: results with missing columns or duplicate runs (from study_stats).
@@ -128,7 +129,8 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
                   environment=environment or {}, alpha=alpha, confidence=confidence,
                   title=title, winner=winner,
                   decisions=decisions, power_sentences=power_sentences, gallery=gallery,
-                  gallery_name=gallery_name, failures=failures, missing=missing, metric=metric)
+                  gallery_name=gallery_name, failures=failures, missing=missing, metric=metric,
+                  screening=screening)
     study_dir.mkdir(parents=True, exist_ok=True)
     path = study_dir / REPORT_HTML
     fileio.write_atomic(path, page)
@@ -140,7 +142,7 @@ def render(results: pd.DataFrame, summary: pd.DataFrame, ranking: pd.DataFrame, 
            alpha: float, confidence: float, title: str, winner, decisions: Sequence,
            power_sentences: Sequence[str], gallery, gallery_name: str = "",
            failures: Sequence[tuple[str, str]] = (), missing: int = 0,
-           metric: study_metric.Metric = study_report.DEFAULT_METRIC) -> str:
+           metric: study_metric.Metric = study_report.DEFAULT_METRIC, screening=None) -> str:
     """The whole page as a string (see `write_html_report` for the arguments)."""
     chosen = report_data.chosen_winner(winner)
     best = report_data.best_cell(summary, chosen)
@@ -148,6 +150,7 @@ def render(results: pd.DataFrame, summary: pd.DataFrame, ranking: pd.DataFrame, 
     parts = {
         "answer": _answer(results, summary, ranking, chosen, failures, missing, metric),
         "decisions": _decisions(decisions),
+        "screening": _screening(screening, pathlib.Path(study_dir)),
         "forest": _forest(summary, metric),
         "heatmap": _section("heatmap", "Heatmap", _img(
             report_plots.heatmap(summary, ranking, title, metric),
@@ -266,6 +269,25 @@ def _decisions(decisions: Sequence) -> str:
             what, why = decision
             items.append(f"<li>{_e(what)} <span class=\"note\">because {_e(why)}</span></li>")
     return _section("decisions", "Decisions", "<ul>" + "".join(items) + "</ul>")
+
+
+def _screening(screening, study_dir: pathlib.Path) -> str:
+    if screening is None:
+        return _section("screening", "Screening", '<p class="note">No screening: the grid trained every '
+                        "augmentation it was given (--screen=K ranks them by affinity and diversity first).</p>")
+    from augbal_tf import study_screening_step  # pylint: disable=import-outside-toplevel  (its file names)
+
+    table = screening.table()
+    rows = "".join(f"<tr><td class=\"num\">{r.rank}</td><td>{_e(r.augmentation)}</td><td class=\"num\">"
+                   f"{r.affinity:.3f}</td><td class=\"num\">{r.diversity:.3f}</td><td class=\"num\">"
+                   f"{r.score:+.2f}</td><td>{'kept' if r.kept else 'cut'}</td></tr>" for r in table.itertuples())
+    png = (study_dir / study_screening_step.SCREEN_PNG).read_bytes()
+    return _section("screening", "Screening", (
+        f"<p>--screen={screening.k}: the grid trained the {screening.k} of {len(table)} augmentations ranked "
+        f"best at ratio {_e(screening.ratio)}, seed {screening.seed}. Rule: {_e(study_screening_step.RULE)}.</p>"
+        + _img(png, "affinity/diversity scatter, every candidate labelled, the cut marked")
+        + "<table><tr><th>rank</th><th>augmentation</th><th>affinity</th><th>diversity</th><th>score</th>"
+        "<th>kept</th></tr>" + rows + "</table>"))
 
 
 def _forest(summary: pd.DataFrame, metric: study_metric.Metric) -> str:

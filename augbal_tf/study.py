@@ -40,7 +40,7 @@ from absl import app, flags
 from augbal_tf import config as config_lib
 from augbal_tf import fileio, locks
 from augbal_tf import report_html, study_grid, study_report, study_runner, study_shards
-from augbal_tf import study_adaptive, study_effective, study_metric, study_power
+from augbal_tf import study_adaptive, study_effective, study_metric, study_power, study_screening_step
 from augbal_tf import workdir as workdir_lib
 
 RESULTS_CSV = "results.csv"
@@ -74,16 +74,18 @@ class StudyConfig:
     grid: study_grid.Grid = study_grid.Grid()
     keep_datasets: bool = True
     export_cells: bool = False
-    cells_per_process: int = 10
+    cells_per_process: int = 2  # --cells_per_process (study_runner).
     target_effect: float = study_power.DEFAULT_TARGET_EFFECT  # Power columns; futility width with adaptive.
     adaptive: study_adaptive.Settings | None = None  # --seeds=auto; grid.seeds is then adaptive.seeds.
     num_shards: int = 1  # >1: train only the cells of shard `shard_index` (`study_shards`).
     shard_index: int = 0
     metric: str = study_metric.DEFAULT  # --metric: what cells are compared, decided and ranked by.
+    screen: int = 0  # --screen=K: the grid trains the K augmentations screened best (`study_screening_step`).
 
     def __post_init__(self):
         study_metric.get(self.metric)  # A bad name fails here, before anything is written.
         study_shards.check(self.num_shards, self.shard_index)
+        study_screening_step.check(self.screen, self.grid.augmentations, self.num_shards)
         if self.adaptive is not None and self.num_shards > 1:
             # Each round's cells depend on every earlier cell's result: shards would have to wait
             # for each other between rounds.
@@ -146,6 +148,9 @@ def run_study(study: StudyConfig, train_fn: TrainFn | None = None, *, command: s
     try:
         with study_shards.claim(study.study_dir, cells, study.num_shards, study.shard_index):
             study_effective.write_provenance(study.study_dir, study.grid.augmentations)
+            if study.screen:  # Before any grid cell: the grid is the kept augmentations' only.
+                study = _screened(study, runner or train_fn, log)
+                cells = expand_grid(study)
             if study.adaptive is not None:  # Rounds of cells, each through _run_cells.
                 return study_adaptive.run_rounds(
                     cells, _adaptive(study), study.target_effect,
@@ -170,6 +175,8 @@ def report_study(study: StudyConfig, *, command: str = "", log: Callable[[str], 
         than the shards ran, or a one-process study running in the folder.
     """
     log = log or _print
+    if study.screen:
+        study = _screened(study, None, log, measure=False)
     cells = expand_grid(study)
     study_shards.check_layout(study.study_dir, cells, None)
     finished = {cell.workdir for cell in cells if cell_status(cell) is workdir_lib.Status.FINISHED}
@@ -276,18 +283,44 @@ def _write_report(study: StudyConfig, cells: Sequence[Cell], finished: set[str],
                          f"--metric ({', '.join(study_metric.METRICS)}) and rerun with --report_only")
     sequential = (study_adaptive.outcome(expand_grid(study), results, _adaptive(study), study.target_effect)
                   if study.adaptive is not None else None)
+    screening = study_screening_step.read(study.study_dir) if study.screen else None
     summary = study_report.write_report(results, study.study_dir, command=command, environment=environment,
                                         title=title, failures=failures, missing=missing,
                                         target_effect=study.target_effect, sequential=sequential,
-                                        metric=metric)
+                                        metric=metric, screening=screening)
     report_html.write_html_report(study.study_dir, results=results, summary=summary, command=command,
                                   environment=environment, title=title, failures=failures, missing=missing,
-                                  sequential=sequential, metric=metric)
+                                  sequential=sequential, metric=metric, screening=screening)
     log("\n" + study_report.format_table(summary, metric=metric))
     log(f"\nreport: {os.path.join(study.study_dir, report_html.REPORT_HTML)} (open it in a browser; "
         f"also summary.md, summary.csv, summary.png, results.csv); TensorBoard: "
         f"tensorboard --logdir={study.study_dir}")
     return summary
+
+
+def _screened(study: StudyConfig, train_fn: TrainFn | None, log: Callable[[str], None],
+              measure: bool = True) -> StudyConfig:
+    """The study with its grid's augmentations screened (`--screen`); measure False: the recorded screen only.
+
+    Raises:
+      ValueError: (measure False, --report_only) the study folder has no screen.json of these candidates.
+    """
+    if not measure:
+        decision = study_screening_step.read_matching(study.screen, study.grid, study.base, study.study_dir,
+                                                      study.export_cells)
+    else:
+        call = train_fn.call if isinstance(train_fn, study_runner.CellRunner) else (lambda fn, *args: fn(*args))
+        decision = study_screening_step.run_screen(
+            study.screen, study.grid, study.base, study.study_dir, study.export_cells,
+            lambda cell: _train_or_read(cell, train_fn), call, log)
+    return dataclasses.replace(study, grid=study_screening_step.screened_grid(study.grid, decision))
+
+
+def _train_or_read(cell: Cell, train_fn: TrainFn | None) -> dict:
+    status = cell_status(cell)
+    if status is workdir_lib.Status.FINISHED:
+        return workdir_lib.read_metrics(cell.workdir)
+    return _train_cell(cell, status, train_fn)
 
 
 def _adaptive(study: StudyConfig) -> study_adaptive.Settings:
@@ -502,7 +535,7 @@ def study_from_flags(flag_values) -> StudyConfig:
         keep_datasets=flag_values.keep_datasets, export_cells=flag_values.export_cells,
         cells_per_process=flag_values.cells_per_process, target_effect=flag_values.target_effect,
         adaptive=adaptive, num_shards=flag_values.num_shards, shard_index=flag_values.shard_index,
-        metric=flag_values.metric)
+        metric=flag_values.metric, screen=flag_values.screen)
 
 
 @contextlib.contextmanager

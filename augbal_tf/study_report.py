@@ -47,7 +47,8 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
                  title: str = "augbal study", failures: Sequence[tuple[str, str]] = (),
                  missing: int = 0,
                  target_effect: float = study_power.DEFAULT_TARGET_EFFECT,
-                 sequential=None, metric: study_metric.Metric = DEFAULT_METRIC) -> pd.DataFrame:
+                 sequential=None, metric: study_metric.Metric = DEFAULT_METRIC,
+                 screening=None) -> pd.DataFrame:
     """Writes summary.csv, summary.md and summary.png into `out_dir`.
 
     Args:
@@ -64,6 +65,7 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
       sequential: a `study_adaptive.Outcome` (--seeds=auto): its decisions give the
         verdicts, its rule and notes replace the Holm rule.
       metric: what is compared, decided and ranked (`--metric`).
+      screening: a `study_screening_step.Decision` (--screen): its section and scatter.
 
     Returns:
       The summary DataFrame (as in summary.csv), with `study_power.POWER_COLUMNS`
@@ -87,7 +89,7 @@ def write_report(results: pd.DataFrame, out_dir: str | pathlib.Path, *,
                     alpha=alpha, confidence=confidence, title=title, n_runs=len(results),
                     cell_seconds=cell_seconds, failures=failures, missing=missing,
                     target_effect=target_effect, notes=sequential.notes if sequential else None,
-                    metric=metric)
+                    metric=metric, screening=screening.markdown() if screening is not None else ())
     _write_atomic(out_dir / SUMMARY_MD, text)
     plot_heatmap(summary, ranking, out_dir / SUMMARY_PNG, title=title, metric=metric)
     return summary
@@ -111,7 +113,7 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
              missing: int = 0,
              target_effect: float = study_power.DEFAULT_TARGET_EFFECT,
              notes: Sequence[str] | None = None,
-             metric: study_metric.Metric = DEFAULT_METRIC) -> str:
+             metric: study_metric.Metric = DEFAULT_METRIC, screening: Sequence[str] = ()) -> str:
     """The whole summary.md as a string (`cell_seconds`: summed wall time of the runs).
 
     With `study_power.add_power_columns` output, also the power columns and a
@@ -171,6 +173,7 @@ def markdown(summary: pd.DataFrame, ranking: pd.DataFrame, *, command: str,
                  "mean gap": _fraction(r.mean_gap_fraction), "mean rank": f"{r.mean_rank:.1f}",
                  "verdicts": r.verdicts} for r in ranking.itertuples()]
         lines += _markdown_table(rows) + [""]
+    lines += list(screening)  # --screen: which augmentations the grid kept, and why.
     if failures:
         lines += ["## Failed cells", "", "| cell | error |", "|---|---|"]
         lines += [f"| {name} | {message.replace('|', '/').splitlines()[0]} |"

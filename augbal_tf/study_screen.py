@@ -29,6 +29,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+# Scores are compared to this many decimals (`ranked`).
+SCORE_DECIMALS = 9
+
+
 def affinity(augmented_accuracy: float, clean_accuracy: float) -> float:
     """Affinity as a ratio: augmented-validation / clean-validation accuracy.
 
@@ -75,8 +79,17 @@ def screen(candidates: Mapping[str, tuple[float, float]], k: int) -> list[str]:
     for name, pair in candidates.items():
         if not all(math.isfinite(v) for v in pair):
             raise ValueError(f"candidate {name!r} has non-finite measures {pair!r}")
+    return ranked(candidates)[:k]
+
+
+def ranked(candidates: Mapping[str, tuple[float, float]]) -> list[str]:
+    """Every candidate, best score first (ties by name).
+
+    Scores equal up to rounding count as ties: with two candidates the z-scores are
+    +-1, so the sums are 0 up to ~1e-15 and the float noise must not pick the winner.
+    """
     s = scores(candidates)
-    return sorted(s, key=lambda n: (-s[n], n))[:k]
+    return sorted(s, key=lambda n: (-round(s[n], SCORE_DECIMALS), n))
 
 
 def plot_screen(candidates: Mapping[str, tuple[float, float]], k: int,

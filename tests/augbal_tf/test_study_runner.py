@@ -1,5 +1,7 @@
 """Cells trained in recycled child processes give the numbers of in-process training."""
 
+import os
+
 import pytest
 
 from augbal_tf import config as config_lib
@@ -11,6 +13,30 @@ pytestmark = pytest.mark.slow
 def test_bad_cells_per_process():
     with pytest.raises(ValueError, match="--cells_per_process=0 is not valid"):
         study_runner.CellRunner(0)
+
+
+def _pid_and_alive(other):
+    """In the child: its pid, and whether process `other` (the previous call's child) still exists."""
+    try:
+        os.kill(other, 0)
+    except ProcessLookupError:
+        return os.getpid(), False
+    return os.getpid(), True
+
+
+def test_a_child_runs_cells_per_process_calls_and_has_exited_before_the_next_starts():
+    runner = study_runner.CellRunner(2)
+    pids = [os.getpid()]
+    try:
+        for _ in range(5):
+            pid, previous_alive = runner.call(_pid_and_alive, pids[-1])
+            if len(pids) > 1 and pid != pids[-1]:
+                assert not previous_alive, "the old child still ran while its replacement started"
+            pids.append(pid)
+    finally:
+        runner.close()
+    children = pids[1:]
+    assert children[0] == children[1] != children[2] == children[3] != children[4]
 
 
 def test_child_processes_reproduce_in_process_training(tmp_path):

@@ -29,3 +29,10 @@ def test_plot_writes_png(tmp_path):
     study_screen.plot_screen(candidates, 2, tmp_path / "screen.png")
     image = matplotlib.image.imread(tmp_path / "screen.png")
     assert image.ndim == 3 and image.shape[0] > 100
+
+
+def test_float_noise_ties_are_broken_by_name():
+    # Two candidates: z-scores +-1, sums 0 up to float noise; the name decides.
+    candidates = {"HorizontalFlip": (0.9285714285714287, 1.1062959129260521),
+                  "GaussNoise": (1.0, 0.967048684933567)}
+    assert study_screen.screen(candidates, 1) == ["GaussNoise"]
