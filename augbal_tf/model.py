@@ -306,9 +306,11 @@ class BackboneClassifier(_PaperHead, keras.Model):
         policy = self.dtype_policy
         self.backbone = backbones.build_backbone(backbone, weights, seed=seeds[0], dtype=policy.name)
         apply_bn_mode(self.backbone, bn_mode)
+        # The head runs in float32 as ResNetClassifier's does (why: there); every backbone pools in
+        # float32 too, so the features it returns are float32 whatever the policy.
         self.head_hidden = keras.layers.Dense(head_width, **_dense_initializers(spec.features, seeds[1]),
-                                              dtype=policy)
-        self.head_dropout = keras.layers.Dropout(dropout, seed=seeds[2], dtype=policy)
+                                              dtype="float32")
+        self.head_dropout = keras.layers.Dropout(dropout, seed=seeds[2], dtype="float32")
         self.head_output = _output_layer(num_classes, head_width, seeds[3], head_scale)
 
     @property
