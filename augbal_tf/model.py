@@ -286,9 +286,10 @@ def classifier_backbone(backbone: str, weights, seed: int, bn_mode: str, dtype=N
 def _add_feature_head(model: keras.Model, features: int, seeds: list[int], num_classes: int, head_width: int,
                       dropout: float, head_scale: float | None) -> None:
     """The paper's head on `features` pooled features, as `model`'s head_hidden, head_dropout and head_output."""
-    policy = model.dtype_policy
-    model.head_hidden = keras.layers.Dense(head_width, **_dense_initializers(features, seeds[1]), dtype=policy)
-    model.head_dropout = keras.layers.Dropout(dropout, seed=seeds[2], dtype=policy)
+    # The head runs in float32 as ResNetClassifier's does (why: there); every backbone pools in
+    # float32 too, so the features it returns are float32 whatever the policy.
+    model.head_hidden = keras.layers.Dense(head_width, **_dense_initializers(features, seeds[1]), dtype="float32")
+    model.head_dropout = keras.layers.Dropout(dropout, seed=seeds[2], dtype="float32")
     model.head_output = _output_layer(num_classes, head_width, seeds[3], head_scale)
 
 

@@ -212,22 +212,34 @@ def resnet18_forward_flops(image_size: int, num_classes: int = NUM_CLASSES, head
     return flops + 2 * (in_channels * head_width + head_width * num_classes)
 
 
+def _cpuinfo_field(name: str) -> str:
+    with open("/proc/cpuinfo", encoding="utf-8") as file:
+        for line in file:
+            key, _, value = line.partition(":")
+            if key.strip() == name:
+                return value.strip()
+    return ""
+
+
 def cpu_peak_gflops(threads: int) -> dict:
     """Peak GFLOP/s of `threads` cores: cores x GHz x FLOPs per cycle per core.
 
     Assumed: the clock is the TSC rate (/proc/cpuinfo bogomips / 2; a VM shows no turbo
-    clock), AVX-512 FP32 = 2 FMA ports x 16 lanes x 2 = 64 FLOPs/cycle, AMX BF16 = 1024
-    FLOPs/cycle (Intel's figure for Sapphire Rapids: a 16x32 by 32x16 tile product in 16 cycles).
+    clock). FLOPs/cycle per core: Intel AVX-512 FP32 = 2 FMA ports x 16 lanes x 2 = 64,
+    AMX BF16 = 1024 (Intel's figure for Sapphire Rapids: a 16x32 by 32x16 tile product in
+    16 cycles), AVX512-BF16 without AMX = 128 (VDPBF16PS: 2 FLOPs per bf16 pair, twice the
+    FP32 lanes); AMD Zen 4 (family 25 with AVX-512) runs 512-bit ops on two 256-bit FMA
+    pipes: FP32 32, BF16 64; Zen 5 (family 26) has full 512-bit pipes: 64 and 128.
     """
-    ghz = 0.0
-    with open("/proc/cpuinfo", encoding="utf-8") as file:
-        for line in file:
-            if line.startswith("bogomips"):
-                ghz = float(line.split(":")[1]) / 2000.0
-                break
-    amx = "amx_bf16" in precision_lib.cpu_flags()
-    return {"ghz_assumed": ghz, "cores": threads, "float32": threads * ghz * 64,
-            "bfloat16": threads * ghz * (1024 if amx else 64 * 2)}
+    ghz = float(_cpuinfo_field("bogomips") or 0) / 2000.0
+    flags = precision_lib.cpu_flags()
+    vendor, family = _cpuinfo_field("vendor_id"), _cpuinfo_field("cpu family")
+    float32 = 32 if vendor == "AuthenticAMD" and family == "25" or "avx512f" not in flags else 64
+    bfloat16 = 1024 if "amx_bf16" in flags else 2 * float32 if "avx512_bf16" in flags else float32
+    return {"ghz_assumed": ghz, "cores": threads, "cpu": _cpuinfo_field("model name"),
+            "vendor": vendor, "family": family, "float32_flops_per_cycle": float32,
+            "bfloat16_flops_per_cycle": bfloat16,
+            "float32": threads * ghz * float32, "bfloat16": threads * ghz * bfloat16}
 
 
 def time_call(function, *args) -> float:

@@ -118,7 +118,9 @@ class EfficientNetLite0(keras.Model):
                        for index, (kernel, stride, expand, inputs, outputs) in enumerate(specs)]
         self.conv_head = _conv(FEATURES, 1, 1, int(rng.integers(2**31)), policy)
         self.bn1 = _batchnorm(policy)
-        self.pool = keras.layers.GlobalAveragePooling2D(dtype=policy)
+        # Pooled in float32 whatever the policy: the mean sums H*W positions, and the features feed
+        # the classifier's float32 head.
+        self.pool = keras.layers.GlobalAveragePooling2D(dtype="float32")
 
     def call(self, inputs, training=False):
         x = keras.ops.relu6(self.bn0(self.conv_stem(inputs), training=training))

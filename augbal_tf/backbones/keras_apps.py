@@ -81,7 +81,7 @@ def build_application(name: str, weights: str | None, dtype=None, seed: int = 0)
     try:
         # Not every application takes a dtype argument; all follow the global policy.
         keras.config.set_dtype_policy(dtype or previous)
-        model = constructor(include_top=False, weights=weights, pooling="avg", input_shape=(None, None, 3))
+        model = constructor(include_top=False, weights=weights, input_shape=(None, None, 3))
     except Exception as error:  # Keras raises a bare Exception for a failed download.
         match = _FETCH_FAILURE.search(str(error))
         if weights != "imagenet" or match is None:
@@ -93,6 +93,10 @@ def build_application(name: str, weights: str | None, dtype=None, seed: int = 0)
                       f"the file at {path}") from error
     finally:
         keras.config.set_dtype_policy(previous)
+    # Keras' own pooling="avg" layer (same name, so weights files keep their layout), but in float32
+    # whatever the policy: the mean sums H*W positions and feeds the classifier's float32 head.
+    pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool", dtype="float32")(model.output)
+    model = keras.Model(model.input, pooled, name=model.name)
     if weights is None:
         reseed(model, seed)
     return model

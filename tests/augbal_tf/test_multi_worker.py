@@ -58,14 +58,14 @@ def _start(flag_list: list[str], log: pathlib.Path, env: dict, kill_after_epoch:
 
 
 @contextlib.contextmanager
-def _cluster(data_dir, workdir, logs: pathlib.Path, kill_after_epoch: dict | None = None):
+def _cluster(data_dir, workdir, logs: pathlib.Path, kill_after_epoch: dict | None = None, **overrides):
     """Starts two workers on free loopback ports; yields the processes; kills any still running on exit."""
     workers = [f"127.0.0.1:{port}" for port in multi_worker.free_loopback_ports(2)]
     processes = []
     try:
         for index in range(2):
             env = {"TF_CONFIG": multi_worker.tf_config(workers, index)}
-            processes.append(_start(_flags(data_dir, workdir, distribution_strategy="multi_worker"),
+            processes.append(_start(_flags(data_dir, workdir, distribution_strategy="multi_worker", **overrides),
                                     logs / f"worker_{index}.log", env, (kill_after_epoch or {}).get(index)))
         yield processes
     finally:
@@ -96,14 +96,12 @@ def data_dir(tmp_path_factory) -> pathlib.Path:
     return data_dir
 
 
-@pytest.fixture(scope="module")
-def runs(data_dir, tmp_path_factory) -> dict:
+def _side_by_side(data_dir, root: pathlib.Path, **overrides) -> dict:
     """One uninterrupted two-worker run and the same flags in one process, run side by side."""
-    root = tmp_path_factory.mktemp("runs")
     single = root / "single"
     deadline = time.monotonic() + TIMEOUT_S
-    with _cluster(data_dir, root / "multi", root, None) as workers:
-        reference = _start(_flags(data_dir, single), root / "single.log", {})
+    with _cluster(data_dir, root / "multi", root, None, **overrides) as workers:
+        reference = _start(_flags(data_dir, single, **overrides), root / "single.log", {})
         try:
             codes = _wait_all([*workers, reference], deadline)
         finally:
@@ -115,7 +113,21 @@ def runs(data_dir, tmp_path_factory) -> dict:
     return {"multi": root / "multi", "single": single, "logs": logs}
 
 
-def test_two_workers_train_one_run_and_match_a_single_process(runs, data_dir):
+@pytest.fixture(scope="module")
+def runs(data_dir, tmp_path_factory) -> dict:
+    """`_side_by_side` in float32 (the resume test's reference too)."""
+    return _side_by_side(data_dir, tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def runs_bfloat16(data_dir, tmp_path_factory) -> dict:
+    """`_side_by_side` under --precision=bfloat16."""
+    return _side_by_side(data_dir, tmp_path_factory.mktemp("runs_bfloat16"), precision="bfloat16")
+
+
+@pytest.mark.parametrize("precision, runs_fixture", [("float32", "runs"), ("bfloat16", "runs_bfloat16")])
+def test_two_workers_train_one_run_and_match_a_single_process(request, data_dir, precision, runs_fixture):
+    runs = request.getfixturevalue(runs_fixture)
     workdir, logs = runs["multi"], runs["logs"]
     # Only the chief (worker 0) writes outputs; the per-task backups are gone after success.
     assert sorted(path.name for path in workdir.iterdir() if not locks.is_lock_file(path)) == [
@@ -133,6 +145,8 @@ def test_two_workers_train_one_run_and_match_a_single_process(runs, data_dir):
 
     multi, single = _metrics(workdir), _metrics(runs["single"])
     assert multi["environment"]["replicas"] == 2 and single["environment"]["replicas"] == 1
+    assert multi["environment"]["precision"]["precision"] == single["environment"]["precision"]["precision"] \
+        == precision
     assert multi["epochs_run"] == single["epochs_run"] == RUN["epochs"]
     # DATA sharding: every training example is seen once per epoch over both workers
     # (FILE sharding cannot split tfds' one-file split; duplicated data would count 96).

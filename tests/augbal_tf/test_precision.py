@@ -1,4 +1,4 @@
-"""Tests for augbal_tf.precision and the ResNet18 under mixed_bfloat16 against float32.
+"""Tests for augbal_tf.precision; the ResNet18 and EfficientNet-Lite0 classifiers in mixed_bfloat16 vs float32.
 
 Tolerances follow from bfloat16's 8-bit significand: each rounding has relative error
 <= u = 2**-8. A ResNet18 forward pass rounds each of its L = 20 convolutions' input,
@@ -201,3 +201,44 @@ def test_bfloat16_saved_model_serves_uint8_and_float32_probabilities(tmp_path):
     logits = reference(preprocessing.preprocess_images(tf.constant(images), 32, reference.preprocessing)).numpy()
     difference = np.abs(np.log(probabilities.numpy()) - tf.nn.log_softmax(logits).numpy()).max()
     assert 0 < difference <= 2 * RELATIVE_ERROR * np.abs(logits).max()
+
+
+LITE0_CONV_LAYERS = 49  # EfficientNet-Lite0: the stem, 16 blocks x (expand, depthwise, project) - 1, the head conv.
+LITE0_SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def float32_backbone_model():
+    reference = model.create_model("efficientnet_lite0", NUM_CLASSES, LITE0_SIZE, dropout=0.0, seed=0)
+    images = np.random.default_rng(2).standard_normal((8, LITE0_SIZE, LITE0_SIZE, 3), dtype=np.float32)
+    reference(images, training=True)  # Moving statistics of a real batch: evaluation mode is normalised.
+    return reference, images
+
+
+def test_bfloat16_backbone_classifier_head_is_float32_and_agrees(float32_backbone_model):
+    reference, images = float32_backbone_model
+    mixed = model.create_model("efficientnet_lite0", NUM_CLASSES, LITE0_SIZE, dropout=0.0, seed=0,
+                               dtype="mixed_bfloat16")
+    mixed.set_weights(reference.get_weights())
+    assert mixed.backbone.conv_stem.compute_dtype == "bfloat16"
+    assert [layer.compute_dtype for layer in (mixed.backbone.pool, mixed.head_hidden, mixed.head_dropout,
+                                              mixed.head_output)] == ["float32"] * 4
+    assert all(variable.dtype == "float32" for variable in mixed.head_variables)
+    assert mixed.features(images).dtype == tf.float32
+    mixed_logits = mixed(images, training=False)
+    assert mixed_logits.dtype == tf.float32
+    logits = reference(images, training=False).numpy()
+    difference = np.abs(tf.nn.log_softmax(logits) - tf.nn.log_softmax(mixed_logits)).max()
+    # The bound of the module docstring with Lite0's 49 convolutions. Measured (32 px, batch 8, seeds
+    # 0..2): 0.0012..0.0017 against bounds 0.0069..0.011.
+    assert 0 < difference <= 2 * np.sqrt(3 * LITE0_CONV_LAYERS) * UNIT_ROUNDOFF * np.abs(logits).max()
+
+
+def test_bfloat16_application_backbone_pools_in_float32():
+    # keras.applications backbones (the smallest here) end in a float32 avg_pool, as Lite0 does.
+    mixed = model.create_model("mobilenet_v3_small", NUM_CLASSES, LITE0_SIZE, dropout=0.0, seed=0,
+                               dtype="mixed_bfloat16")
+    pool = mixed.backbone.layers[-1]
+    assert isinstance(pool, keras.layers.GlobalAveragePooling2D) and pool.name == "avg_pool"
+    assert (pool.compute_dtype, mixed.backbone.layers[-2].compute_dtype) == ("float32", "bfloat16")
+    assert mixed(np.zeros((2, LITE0_SIZE, LITE0_SIZE, 3), np.float32)).dtype == tf.float32
