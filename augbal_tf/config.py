@@ -33,7 +33,8 @@ HASHED_ONLY_WHEN_SET = {"precision": "float32", "weights": "none", "bn_mode": "a
                         "loss": "cross_entropy", "focal_gamma": 2.0, "cb_beta": 0.9999, "cb_gamma": 0.0,
                         "la_tau": 1.0, "ldam_max_margin": 0.5, "ldam_scale": 30.0, "drw_epoch": 0,
                         "posthoc_tau": 0.0, "mix": "none", "mix_alpha": 1.0, "remix_kappa": 3.0,
-                        "remix_tau": 0.5,
+                        "remix_tau": 0.5, "crt_epochs": 0, "tau_norm": False, "tau_norm_tau": None,
+                        "drs_epoch": 0,
                         # Online augmentation and re-sampling (#14, #13).
                         "online_augmentation": "", "online_augmentation_params": "",
                         "online_classes": "all", "sampler": "none",
@@ -115,6 +116,11 @@ class TrainConfig:
     mix_alpha: float = 1.0
     remix_kappa: float = 3.0
     remix_tau: float = 0.5
+    # Decoupled classifier remedies (Kang et al. 2020; see augbal_tf.remedies) and DRS.
+    crt_epochs: int = 0
+    tau_norm: bool = False
+    tau_norm_tau: float | None = None  # None: chosen on the validation split (remedies.TAU_GRID).
+    drs_epoch: int = 0
     # Online augmentation and re-sampling (#14, #13; see augbal_tf.input_pipeline).
     online_augmentation: str = ""
     online_augmentation_params: str = ""
@@ -249,9 +255,49 @@ def _validate_remedies(config: TrainConfig) -> None:
         raise ValueError("--loss=ldam with --freeze_backbone is not supported: LDAM's cosine (NormedDense) "
                          "head and margins are trained with the whole network (Cao et al.); use "
                          "--loss=logit_adjusted or --posthoc_tau on a frozen backbone")
+    _validate_decoupled(config)
     if config.mix != "none" and config.jit_compile:
         raise ValueError(f"--mix={config.mix} cannot run with --jit_compile: XLA cannot compile the "
                          "stateless gamma sampler of the mixing weight; use --nojit_compile")
+
+
+def _validate_decoupled(config: TrainConfig) -> None:
+    """cRT, tau-normalisation and deferred re-sampling (#13); all fail before training."""
+    for name in ("crt_epochs", "drs_epoch"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"--{name}={value!r} is not valid; must be an int >= 0 (0: off)")
+    if config.tau_norm_tau is not None:
+        _check_finite("tau_norm_tau", config.tau_norm_tau, 0)
+        if not config.tau_norm:
+            raise ValueError(f"--tau_norm_tau={config.tau_norm_tau} needs --tau_norm")
+    if config.tau_norm and config.loss == "ldam":
+        raise ValueError("--tau_norm with --loss=ldam does nothing: LDAM's cosine head (NormedDense) has "
+                         "unit-norm class vectors already")
+    if config.tau_norm and config.tau_norm_tau is None and config.data.validation_per_class == 0:
+        raise ValueError("--tau_norm without --tau_norm_tau chooses tau on the validation split, but "
+                         "--validation_per_class=0; set --validation_per_class > 0 or --tau_norm_tau")
+    if config.drs_epoch:
+        if config.sampler == "none":
+            raise ValueError(f"--drs_epoch={config.drs_epoch} needs --sampler=class_balanced (or square_root): "
+                             "the sampler deferred re-sampling switches to")
+        if config.drs_epoch >= config.epochs:
+            raise ValueError(f"--drs_epoch={config.drs_epoch} is not valid with --epochs={config.epochs}: the "
+                             "re-sampling would never start; must be < --epochs (0: off)")
+    if not config.crt_epochs:
+        return
+    if config.freeze_backbone and config.weights == "none":
+        raise ValueError(f"--crt_epochs={config.crt_epochs} needs a trained backbone to freeze, but "
+                         "--freeze_backbone with --weights=none keeps a random one that is never trained; "
+                         "drop --freeze_backbone, or use pretrained --weights")
+    if config.drw_epoch or config.class_weight != "none" or config.loss == "class_balanced":
+        raise ValueError(f"--crt_epochs={config.crt_epochs} re-trains the head with class-balanced sampling; "
+                         "with --drw_epoch, --class_weight=balanced or --loss=class_balanced its loss would "
+                         "be re-balanced twice; use one of them")
+    if config.distribution_strategy == "multi_worker":
+        raise ValueError(f"--crt_epochs={config.crt_epochs} is not supported with "
+                         "--distribution_strategy=multi_worker: the cRT stage starts from the best weights, "
+                         "which only the chief holds")
 
 
 # --- online augmentation and re-sampling (#14, #13) ---

@@ -34,6 +34,8 @@ class Classifier:
     saved_model: object
     # Per-class counts of the split trained on (None for models exported without them).
     train_counts: tuple[int, ...] | None = None
+    # Real training images per class (the shot groups); None for models exported without them.
+    shot_counts: tuple[int, ...] | None = None
 
 
 def load_saved_model(path) -> Classifier:
@@ -60,9 +62,12 @@ def load_saved_model(path) -> Classifier:
     train_counts = None
     if hasattr(loaded, export.TRAIN_COUNTS_ENDPOINT):
         train_counts = tuple(int(count) for count in getattr(loaded, export.TRAIN_COUNTS_ENDPOINT)().numpy())
+    shot_counts = None
+    if hasattr(loaded, export.SHOT_COUNTS_ENDPOINT):
+        shot_counts = tuple(int(count) for count in getattr(loaded, export.SHOT_COUNTS_ENDPOINT)().numpy())
     return Classifier(predict_fn=getattr(loaded, export.SERVING_ENDPOINT),
                       class_names=class_names, image_size=image_size, path=path,
-                      saved_model=loaded, train_counts=train_counts)
+                      saved_model=loaded, train_counts=train_counts, shot_counts=shot_counts)
 
 
 def predict_split(predict_fn: PredictFn, dataset: tf.data.Dataset,
@@ -126,7 +131,8 @@ def evaluate_split(classifier: Classifier, builder, split: str, batch_size: int)
                          "pass the dataset flags the model was trained with")
     # Exactly the metrics object (nothing added), so it compares equal to metrics.json's.
     return evaluate_dataset(classifier.predict_fn, prepare.as_decoded_dataset(builder, split),
-                            classifier.class_names, batch_size, classifier.train_counts)
+                            classifier.class_names, batch_size,
+                            classifier.train_counts if classifier.shot_counts is None else classifier.shot_counts)
 
 
 def find_images(folder) -> list[pathlib.Path]:

@@ -13,6 +13,10 @@ The SavedModel, loaded with `tf.saved_model.load(path)`, has:
   * `image_size()`: int32 scalar, the model input side length.
   * `train_counts()`: int64 [num_classes], the per-class counts of the split trained on
     (exported by runs that know them; `augbal_tf.evaluate` reads them for `shot_accuracy`).
+  * `shot_counts()`: int64 [num_classes], the real (distinct, not copied or generated) training
+    images per class, which define the many/medium/few-shot groups (runs that know them).
+  * `tau_norm()`: {"applied": bool, "tau": float32}, the tau-normalisation (Kang et al. 2020)
+    already applied to the exported output kernel (tau 0 and False when off).
   * `posthoc()`: {"tau": float32 scalar, "offsets": float32 [num_classes]}, the post-hoc
     logit adjustment added before the softmax (tau 0 and zeros when off).
 """
@@ -33,6 +37,8 @@ CLASS_NAMES_ENDPOINT = "class_names"
 IMAGE_SIZE_ENDPOINT = "image_size"
 TRAIN_COUNTS_ENDPOINT = "train_counts"
 POSTHOC_ENDPOINT = "posthoc"
+SHOT_COUNTS_ENDPOINT = "shot_counts"
+TAU_NORM_ENDPOINT = "tau_norm"
 IMAGES_SPEC = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
 
 
@@ -72,7 +78,7 @@ def serving_function(model: keras.Model, image_size: int, normalization: str | N
 
 def export_saved_model(model: keras.Model, export_dir, class_names: Sequence[str],
                        image_size: int, train_counts=None, posthoc_tau: float = 0.0,
-                       offsets=None) -> pathlib.Path:
+                       offsets=None, shot_counts=None, tau_norm: float | None = None) -> pathlib.Path:
     """Writes the serving SavedModel to `export_dir` atomically.
 
     The model is written to a temporary sibling folder and renamed into place,
@@ -88,6 +94,9 @@ def export_saved_model(model: keras.Model, export_dir, class_names: Sequence[str
       train_counts: optional per-class training counts, served by `train_counts()`.
       posthoc_tau, offsets: the post-hoc adjustment (offsets added before the softmax),
         served by `posthoc()`; None offsets: no adjustment.
+      shot_counts: optional real training images per class, served by `shot_counts()`.
+      tau_norm: the tau of a tau-normalisation already applied to `model` (None: off), served
+        by `tau_norm()`.
 
     Returns:
       The export folder as a `pathlib.Path`.
@@ -120,6 +129,12 @@ def export_saved_model(model: keras.Model, export_dir, class_names: Sequence[str
     if train_counts is not None:
         counts = [int(count) for count in train_counts]
         archive.add_endpoint(TRAIN_COUNTS_ENDPOINT, lambda: tf.constant(counts, tf.int64), input_signature=[])
+    if shot_counts is not None:
+        shots = [int(count) for count in shot_counts]
+        archive.add_endpoint(SHOT_COUNTS_ENDPOINT, lambda: tf.constant(shots, tf.int64), input_signature=[])
+    archive.add_endpoint(TAU_NORM_ENDPOINT, lambda: {"applied": tf.constant(tau_norm is not None),
+                                                     "tau": tf.constant(float(tau_norm or 0.0), tf.float32)},
+                         input_signature=[])
     posthoc = [0.0] * len(class_names) if offsets is None else [float(value) for value in offsets]
     archive.add_endpoint(POSTHOC_ENDPOINT, lambda: {"tau": tf.constant(float(posthoc_tau), tf.float32),
                                                     "offsets": tf.constant(posthoc, tf.float32)},

@@ -123,6 +123,21 @@ flags.DEFINE_string("mix", "none", "Batch mixing in the training step: none, mix
 flags.DEFINE_float("mix_alpha", 1.0, "--mix: Beta(alpha, alpha) of the mixing weight.")
 flags.DEFINE_float("remix_kappa", 3.0, "--mix=remix: count-ratio threshold kappa.")
 flags.DEFINE_float("remix_tau", 0.5, "--mix=remix: mixing-weight threshold tau.")
+flags.DEFINE_integer("crt_epochs", 0,
+                     "Classifier re-training (cRT, Kang et al. 2020): after the main training, the best "
+                     "epoch's backbone is frozen (BatchNorm in inference mode), the head re-initialised and "
+                     "trained N more epochs with class-balanced sampling and a fresh optimizer; the selected "
+                     "epoch is the best of those (0: off). With --freeze_backbone it needs pretrained "
+                     "--weights (then it is class-balanced head training after the plain one).")
+flags.DEFINE_bool("tau_norm", False,
+                  "tau-normalisation (Kang et al. 2020): the selected model's output kernel columns "
+                  "become w_c / ||w_c||^tau and its bias 0, in evaluation and in the exported weights.")
+flags.DEFINE_float("tau_norm_tau", None,
+                   "--tau_norm's tau >= 0; unset: chosen from 0, 0.1, ..., 1 on the validation split's "
+                   "balanced accuracy (ties: the smaller tau), as Kang et al. choose it on validation.")
+flags.DEFINE_integer("drs_epoch", 0,
+                     "Deferred re-sampling (Cao et al. 2019): plain shuffling before this 0-based epoch, "
+                     "--sampler (class_balanced or square_root) from it on (0: off).")
 # --- end imbalance remedies ---
 # --- online augmentation and re-sampling (#14, #13; augbal_tf.input_pipeline) ---
 flags.DEFINE_string("online_augmentation", "",
@@ -201,7 +216,11 @@ flags.DEFINE_list("baselines", ["balanced", "unbalanced"],
 flags.DEFINE_list("remedies", [],
                   "Remedy cells (#13), each unbalanced sampling + one remedy, compared with the unbalanced "
                   "baseline of the same seed: logit_adjusted, balanced_softmax, ldam_drw (DRW from 80% of "
-                  "--epochs), focal, class_balanced, mixup, remix, posthoc (--posthoc_tau=1), or all.")
+                  "--epochs), focal, class_balanced, mixup, remix, posthoc (--posthoc_tau=1), crt (10% of "
+                  "--epochs added as cRT epochs), tau_norm (tau chosen on validation), drs (class-balanced "
+                  "sampling from 80% of --epochs), or all. <Augmentation>+<remedy> (e.g. "
+                  "FancyPCA+logit_adjusted) is a combined cell: augmentation oversampling with that "
+                  "transform trained with the remedy, named remedy:FancyPCA+logit_adjusted.")
 flags.DEFINE_list("online_augmentations", [],
                   "Online augmentation cells (#14), each unbalanced sampling + one augstatic transform or "
                   "policy applied to every training image every epoch (e.g. randaugment,trivialaugmentwide), "

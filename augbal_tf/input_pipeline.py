@@ -65,6 +65,24 @@ class Variant:
         return self._labels[split]
 
 
+def real_counts(variant: Variant) -> np.ndarray:
+    """Real training images per class: distinct source images, not the copies or generated ones.
+
+    The many/medium/few-shot groups are about how many images a class really has; after
+    oversampling every class has the majority's count (#13).
+    """
+    pairs = variant.builder.as_dataset(split="train", shuffle_files=False,
+                                       decoders={"image": tfds.decode.SkipDecoding()}).map(
+        lambda example: (example["label"], example["source_id"])).batch(4096)
+    seen = set()
+    for labels, source_ids in pairs.as_numpy_iterator():
+        seen.update(zip(labels.tolist(), source_ids.tolist()))
+    counts = np.zeros(len(variant.class_names), np.int64)
+    for label, _ in seen:
+        counts[label] += 1
+    return counts
+
+
 def load_variant(config: config_lib.TrainConfig) -> Variant:
     """Prepares (or reuses) the builder variant of `config` and describes it."""
     builder = prepare.prepare_variant(config.data, config.data_dir, config.manual_dir)
@@ -158,7 +176,7 @@ class SplitPipeline:
     def __init__(self, encoded: tf.data.Dataset, num_examples: int, image_size: int, batch_size: int,
                  cache: bool, deterministic: bool = True, replicas: int = 1, normalization: str = "imagenet",
                  online: OnlineAugmentation | None = None, sampler: str = "none",
-                 online_parallel_calls: int | None = None, features: bool = False):
+                 online_parallel_calls: int | None = None, features: bool = False, resample: bool = False):
         if features and online is not None:
             raise ValueError("online augmentation needs images, not cached features")
         self.num_examples, self.image_size, self.batch_size = num_examples, image_size, batch_size
@@ -178,7 +196,9 @@ class SplitPipeline:
         # Caching the decoded uint8 images (not the float model inputs) keeps memory 12x smaller.
         self._decoded = decoded.cache() if cache and not features else decoded
         self._encoded = None
-        if sampler != "none":
+        # `resample`: some epochs re-sample though `sampler` is none (deferred re-sampling, cRT's
+        # stage), so `epoch(..., sampler=...)` may ask for a sampler per epoch.
+        if sampler != "none" or resample:
             # (keys, encoded bytes, labels) held once; each epoch gathers its draws from them.
             self._encoded = samplers.elements(keyed.map(lambda key, pair: (key, *pair)))
             self.labels = self._encoded[2].numpy()
@@ -207,14 +227,23 @@ class SplitPipeline:
         dataset = dataset.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
         return _with_options(dataset, self.deterministic)
 
-    def epoch(self, seed: int, epoch: int) -> tf.data.Dataset:
-        """The shuffled (or re-sampled) training batches of `epoch`; a function of (seed, epoch) only."""
-        if self.sampler == "none":
+    def epoch(self, seed: int, epoch: int, sampler: str | None = None) -> tf.data.Dataset:
+        """The shuffled (or re-sampled) training batches of `epoch`; a function of (seed, epoch, sampler) only.
+
+        `sampler` overrides the pipeline's for this epoch (needs `resample=True` unless it is
+        none); a `none` epoch is shuffled exactly as in a pipeline without a sampler.
+        """
+        sampler = self.sampler if sampler is None else sampler
+        if sampler not in samplers.SAMPLERS:
+            raise ValueError(f"sampler {sampler!r} is not valid; allowed: {', '.join(samplers.SAMPLERS)}")
+        if sampler != "none" and self._encoded is None:
+            raise ValueError(f"sampler {sampler!r} for epoch {epoch} needs a pipeline made with resample=True")
+        if sampler == "none":
             shuffled = self._decoded.shuffle(max(self.num_examples, 1),
                                              seed=epoch_seed(seed, epoch, SHUFFLE_STREAM),
                                              reshuffle_each_iteration=False)
         else:
-            indices = samplers.epoch_indices(self.labels, self.sampler, seed, epoch)
+            indices = samplers.epoch_indices(self.labels, sampler, seed, epoch)
             shuffled = samplers.indexed_dataset(self._encoded, indices).map(
                 lambda key, image, label: (key, *self._decode(image, label)),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -223,7 +252,7 @@ class SplitPipeline:
             # A last batch smaller than the replica count would leave a replica an empty
             # batch, and BatchNorm statistics of an empty batch are NaN.
             shuffled = shuffled.take(self.num_examples - remainder)
-        return self._finish(self._augment(shuffled, epoch, positions=self.sampler != "none"))
+        return self._finish(self._augment(shuffled, epoch, positions=sampler != "none"))
 
     def ordered(self) -> tf.data.Dataset:
         """The split's batches in the builder's fixed order (for evaluation)."""

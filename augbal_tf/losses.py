@@ -21,12 +21,21 @@ kaidic/LDAM-DRW `losses.py`). Keras has none of the sparse forms (keras#23442,
 keras#16735).
 
 Losses return one value per example, unaveraged: under `tf.distribute` the
-trainer sums them and divides by the global batch size. With class weights that
-differs from PyTorch's weighted `cross_entropy` (kaidic/LDAM-DRW), which divides
-by the batch's summed weights: under natural sampling of CIFAR-10-LT IF 100 the
-mean CB weight (beta 0.9999) of an example is 0.171, so the DRW phase's loss (and
-gradient) is ~5.8x smaller here unless the trainer normalises by
-all-reduce(sum of w_y) instead. The focal form puts the weight outside
+trainer sums them and divides by the global batch size (Keras' `class_weight`
+convention, and Cui et al.'s TensorFlow code, which divides by the batch size).
+PyTorch's weighted `cross_entropy`, which kaidic/LDAM-DRW's CE and LDAM losses
+use in the DRW phase, divides by the batch's summed weights instead; its
+FocalLoss takes the plain batch mean. With CB weights summing to C (beta 0.9999)
+the mean weight of an example of CIFAR-10-LT IF 100 is 0.171, so a per-batch-size
+DRW phase would train with a ~5.8x smaller loss and gradient than the reference
+(`test_losses.py` computes both). Decision: `drw_weights` rescales the CB
+weights so that the mean weight of a training example is 1 (`w_c * N / sum_k n_k
+w_k`). The loss then keeps its scale at the switch, as the reference's weighted
+mean does, and equals it exactly on a batch with the split's class mix; we keep
+dividing by the global batch rather than by all-reduce(sum of w_y) because that
+makes an example's gradient independent of which other examples share its batch
+(and of the replica split), and SGD's effective learning rate does not jump with
+each batch's composition. `class_balanced` keeps Cui et al.'s weights (sum C). The focal form puts the weight outside
 (1 - p)^gamma as Cui et al. do; LDAM-DRW's FocalLoss computes p from the weighted
 cross-entropy. Labels are int class
 indices [B] or soft targets [B, C] (mixup/Remix): a soft target `t` gives
@@ -304,6 +313,8 @@ def drw_weights(epoch: int, start_epoch: int, counts, beta: float = 0.9999) -> n
 
     Epochs are 0-based, as in kaidic/LDAM-DRW (`epoch // 160` selects beta 0.9999
     from the 161st epoch on, of 200): `start_epoch` is the first re-weighted epoch.
+    The weights are `class_balanced_weights` rescaled so that a training example's mean
+    weight, sum_c n_c w_c / N, is 1 (the module docstring says why).
 
     Raises:
       ValueError: on a negative epoch or start_epoch, bad counts or beta.
@@ -311,7 +322,10 @@ def drw_weights(epoch: int, start_epoch: int, counts, beta: float = 0.9999) -> n
     if epoch < 0 or start_epoch < 0:
         raise ValueError(f"epoch and start_epoch must be >= 0, got epoch={epoch}, start_epoch={start_epoch}")
     weights = class_balanced_weights(counts, beta)  # Validated on every epoch, not only after the switch.
-    return None if epoch < start_epoch else weights
+    if epoch < start_epoch:
+        return None
+    counts = np.asarray(counts, np.float64)
+    return (weights * (counts.sum() / np.dot(counts, weights))).astype(np.float32)
 
 
 class NormedDense(keras.layers.Layer):

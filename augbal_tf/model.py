@@ -213,12 +213,20 @@ class ResNetClassifier(_PaperHead, keras.Model):
         """The stem, then each BasicBlock (resnet18: 9 units)."""
         return [[self.stem]] + [[block] for block in self.blocks]
 
-    def call(self, inputs, training=False):
+    def features(self, inputs, training=False):
+        """Pooled backbone features [N, 512] of model inputs (cRT's frozen stage runs it in inference mode)."""
         features = self.pool(self.pool_pad(self.stem(inputs, training=training)))
         for block in self.blocks:
             features = block(features, training=training)
-        hidden = keras.ops.relu(self.head_hidden(self.global_pool(features)))
+        return self.global_pool(features)
+
+    def head(self, features, training=False):
+        """Logits of pooled features."""
+        hidden = keras.ops.relu(self.head_hidden(features))
         return self.head_output(self.head_dropout(hidden, training=training))
+
+    def call(self, inputs, training=False):
+        return self.head(self.features(inputs, training=training), training=training)
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,

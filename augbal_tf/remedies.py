@@ -1,5 +1,9 @@
 """Classifier-side imbalance remedies: post-hoc logit adjustment, tau-normalisation, mixup and Remix.
 
+cRT (classifier re-training, Kang et al. 2020) is a stage of the training loop
+(`augbal_tf.trainer`, --crt_epochs); tau-normalisation is applied here to the selected
+model's output layer (--tau_norm).
+
 Sources: post-hoc logit adjustment (Menon et al. 2021, google-research
 logit_adjustment/), tau-normalisation (Kang et al. 2020), mixup (Zhang et al.
 2018) and Remix (Chou et al. 2020).
@@ -91,6 +95,59 @@ def tau_normalize(kernel, tau: float) -> np.ndarray:
         raise ValueError(f"kernel column {int(np.flatnonzero(norms == 0)[0])} is all zeros: no direction "
                          "to normalise")
     return (kernel / norms ** tau).astype(np.float32)
+
+
+# Kang et al. choose tau on a validation set; the grid of --tau_norm without --tau_norm_tau.
+TAU_GRID = tuple(round(0.1 * step, 1) for step in range(11))
+
+
+def penultimate(model: keras.Model, features) -> tf.Tensor:
+    """The head's input to its output layer, relu(head_hidden(features)), of pooled features [N, F]."""
+    return keras.ops.relu(model.head_hidden(features))
+
+
+def tau_normalized_logits(hidden, kernel, tau: float) -> np.ndarray:
+    """float32 [N, C] logits of the tau-normalised head without bias: hidden @ tau_normalize(kernel, tau)."""
+    return np.asarray(hidden, np.float32) @ tau_normalize(kernel, tau)
+
+
+def choose_tau(hidden, labels, kernel, offsets=None, grid=TAU_GRID) -> tuple[float, dict]:
+    """The tau of `grid` whose normalised head has the best balanced accuracy on (hidden, labels).
+
+    Ties go to the smaller tau (the first in grid order). `offsets` (post-hoc adjustment) are
+    added before the decision, as the served model adds them.
+
+    Returns:
+      (tau, {str(tau): balanced accuracy} for every tau of the grid).
+    """
+    labels = np.asarray(labels)
+    present = np.unique(labels)
+    scores = {}
+    for tau in grid:
+        logits = tau_normalized_logits(hidden, kernel, tau)
+        if offsets is not None:
+            logits = logits + np.asarray(offsets, np.float32)
+        predicted = logits.argmax(axis=-1)
+        scores[str(tau)] = float(np.mean([np.mean(predicted[labels == c] == c) for c in present]))
+    best = max(scores.values())
+    return next(tau for tau in grid if scores[str(tau)] == best), scores
+
+
+def apply_tau_norm(model: keras.Model, tau: float) -> None:
+    """Replaces the output layer's kernel by `tau_normalize(kernel, tau)` and its bias by 0, in place.
+
+    Kang et al.'s tau-normalised classifier has no bias. The change is in the weights, so an
+    exported model serves it without any extra layer.
+
+    Raises:
+      ValueError: when the output layer is not a Dense layer (LDAM's cosine head is unit-norm already).
+    """
+    layer = model.head_output
+    if not isinstance(layer, keras.layers.Dense):
+        raise ValueError(f"tau-normalisation needs a Dense output layer, got {type(layer).__name__}")
+    layer.kernel.assign(tau_normalize(keras.ops.convert_to_numpy(layer.kernel), tau))
+    if layer.bias is not None:
+        layer.bias.assign(np.zeros(layer.bias.shape, np.float32))
 
 
 def remix_label_lambda(lam, class_a, class_b, counts, kappa: float = 3.0, tau: float = 0.5):

@@ -5,6 +5,11 @@ A cell is one training run: its kind (a baseline, an augmentation, a remedy of
 imbalance ratio (`None` = the natural counts), the seed, and the full training
 config. Strings are made from a cell only by `Cell.label` (the results.csv
 `cell` column), `Cell.ratio_label` and `cell_workdir` (its folder).
+
+Remedy cells are `remedy:<remedy>` (unbalanced data + the remedy) or, combined,
+`remedy:<Augmentation>+<remedy>`: the augmentation cell's data (oversample_augment
+with that transform) trained with the remedy, e.g. `remedy:FancyPCA+logit_adjusted`.
+Every cell is compared with the unbalanced baseline of its seed.
 """
 
 from __future__ import annotations
@@ -41,11 +46,19 @@ REMEDIES: dict[str, dict] = {
     "mixup": {"mix": "mixup"},
     "remix": {"mix": "remix"},
     "posthoc": {"posthoc_tau": 1.0},
+    "crt": {},  # + crt_epochs at CRT_FRACTION of --epochs, after them (`remedy_fields`).
+    "tau_norm": {"tau_norm": True},  # tau chosen on the validation split.
+    "drs": {"sampler": "class_balanced"},  # + drs_epoch at DRW_FRACTION of --epochs.
 }
-# Cao et al. re-weight from epoch 160 of 200.
+# Cao et al. re-weight (and re-sample) from epoch 160 of 200.
 DRW_FRACTION = 0.8
+# Kang et al. re-train the classifier 10 epochs after 90 of joint training: ~0.1 of them, added.
+CRT_FRACTION = 0.1
 # A remedy cell starts from none of the remedies, whatever the base config sets.
-_NO_REMEDY = {"loss": "cross_entropy", "drw_epoch": 0, "posthoc_tau": 0.0, "mix": "none"}
+_NO_REMEDY = {"loss": "cross_entropy", "drw_epoch": 0, "posthoc_tau": 0.0, "mix": "none", "crt_epochs": 0,
+              "tau_norm": False, "tau_norm_tau": None, "drs_epoch": 0}
+# `<augmentation>+<remedy>` in --remedies: augmentation oversampling combined with a remedy.
+COMBINE = "+"
 # Every cell trains without online augmentation or re-sampling unless it is an online cell.
 _NO_ONLINE = {"online_augmentation": "", "online_augmentation_params": "", "online_classes": "all",
               "sampler": "none"}
@@ -56,21 +69,42 @@ def online_fields(name: str) -> dict:
     return {**_NO_ONLINE, "online_augmentation": name}
 
 
+def split_remedy(name: str) -> tuple[str | None, str]:
+    """(augmentation or None, remedy) of a remedy cell name: `logit_adjusted` or `FancyPCA+logit_adjusted`."""
+    if COMBINE in name:
+        augmentation, remedy = name.rsplit(COMBINE, 1)
+        return augmentation, remedy
+    return None, name
+
+
 def remedy_fields(name: str, epochs: int) -> dict:
-    """The training fields of remedy cell `name` for a study of `epochs` epochs.
+    """The training fields of remedy cell `name` (or of the remedy of `<aug>+<remedy>`) for `epochs` epochs.
 
     Raises:
-      ValueError: for an unknown name, or ldam_drw with fewer than 2 epochs (no epoch to re-weight).
+      ValueError: for an unknown name, or ldam_drw/drs with fewer than 2 epochs (no epoch to switch at).
     """
+    name = split_remedy(name)[1]
     if name not in REMEDIES:
         raise ValueError(f"remedy {name!r} is not valid; allowed: {', '.join(REMEDIES)}")
     fields = {**_NO_REMEDY, **REMEDIES[name]}
-    if name == "ldam_drw":
+    if name in ("ldam_drw", "drs"):
         if epochs < 2:
-            raise ValueError(f"--remedies=ldam_drw needs --epochs >= 2 (DRW starts at {DRW_FRACTION:.0%} of "
+            raise ValueError(f"--remedies={name} needs --epochs >= 2 (its switch is at {DRW_FRACTION:.0%} of "
                              f"them), got --epochs={epochs}")
-        fields["drw_epoch"] = min(max(1, int(DRW_FRACTION * epochs)), epochs - 1)
+        fields["drw_epoch" if name == "ldam_drw" else "drs_epoch"] = min(max(1, int(DRW_FRACTION * epochs)),
+                                                                         epochs - 1)
+    if name == "crt":
+        fields["crt_epochs"] = max(1, round(CRT_FRACTION * epochs))
     return fields
+
+
+def remedy_data_fields(name: str, base: config_lib.TrainConfig) -> dict:
+    """The dataset fields of remedy cell `name`: unbalanced, or `<aug>+`'s augmentation oversampling."""
+    augmentation = split_remedy(name)[0]
+    if augmentation is None:
+        return {"strategy": "unbalanced"}
+    return {"strategy": "oversample_augment", "augmentation": augmentation,
+            "augmentation_params": base.data.augmentation_params}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +163,7 @@ def expand(grid: Grid, base: config_lib.TrainConfig, study_dir: str, export_cell
         for seed in grid.seeds:
             named = [(BASELINE, name, *BASELINES[name]) for name in grid.baselines]
             named += [(AUGMENTATION, *_augmentation_fields(entry, base), {}) for entry in grid.augmentations]
-            named += [(REMEDY, name, {"strategy": "unbalanced"}, remedy_fields(name, base.epochs))
+            named += [(REMEDY, name, remedy_data_fields(name, base), remedy_fields(name, base.epochs))
                       for name in grid.remedies]
             named += [(ONLINE, name, {"strategy": "unbalanced"}, online_fields(name))
                       for name in grid.online_augmentations]
@@ -205,19 +239,37 @@ def resolve_online_augmentations(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def resolve_remedies(names: Sequence[str]) -> tuple[str, ...]:
-    """Remedy names (`--remedies`) in canonical order; `all` is every one.
+    """Remedy cell names (`--remedies`): the plain remedies in canonical order (`all`: every one),
+    then the combined cells `<augmentation>+<remedy>` in the given order, the augmentation's
+    name canonical (`fancypca+logit_adjusted` -> `FancyPCA+logit_adjusted`).
 
     Raises:
-      ValueError: for a name that is not a remedy.
+      ValueError: for a name that is not a remedy, or a combined cell whose augmentation
+        is unknown or whose remedy is `all` or unknown.
     """
-    chosen = {name.strip().lower() for name in names if name.strip()}
-    if "all" in chosen:
-        return tuple(REMEDIES)
-    unknown = sorted(chosen - set(REMEDIES))
+    elements = [name.strip() for name in names if name.strip()]
+    plain = {name.lower() for name in elements if COMBINE not in name}
+    allowed = f"allowed: {', '.join(REMEDIES)}, all, or <augmentation>{COMBINE}<remedy>"
+    unknown = sorted(plain - set(REMEDIES) - {"all"})
     if unknown:
-        raise ValueError(f"--remedies={','.join(names)!r} has unknown name(s) {unknown}; "
-                         f"allowed: {', '.join(REMEDIES)} or all")
-    return tuple(name for name in REMEDIES if name in chosen)
+        raise ValueError(f"--remedies={','.join(names)!r} has unknown name(s) {unknown}; {allowed}")
+    resolved = list(REMEDIES) if "all" in plain else [name for name in REMEDIES if name in plain]
+    for element in elements:
+        if COMBINE not in element:
+            continue
+        augmentation, remedy = split_remedy(element)
+        remedy = remedy.strip().lower()
+        if remedy not in REMEDIES:
+            raise ValueError(f"--remedies: {element!r} combines with {remedy!r}, which is not a remedy; {allowed}")
+        import augstatic  # pylint: disable=import-outside-toplevel (only combined cells need it)
+        try:
+            augmentation = augstatic.lookup(augmentation.strip()).__name__
+        except ValueError as error:
+            raise ValueError(f"--remedies: {element!r}: {error}") from None
+        name = f"{augmentation}{COMBINE}{remedy}"
+        if name not in resolved:
+            resolved.append(name)
+    return tuple(resolved)
 
 
 def resolve_baselines(names: Sequence[str]) -> tuple[str, ...]:

@@ -202,13 +202,27 @@ def format_table(summary: pd.DataFrame, alpha: float = study_stats.DEFAULT_ALPHA
     return "\n".join(out)
 
 
+def heatmap_rows(summary: pd.DataFrame, ranking: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
+    """The heatmap's rows: (baselines, augmentations in ranking order, the other cells).
+
+    The others are the remedy (plain and `<aug>+<remedy>`) and online cells, best mean
+    paired difference over ratios first (ties by name).
+    """
+    cells = list(summary["cell"].drop_duplicates())
+    baselines = [c for c in cells if study_stats.cell_kind(c) == "baseline"]
+    augmentations = list(ranking["cell"])
+    rest = summary[~summary["cell"].isin(baselines + augmentations)]
+    means = rest.groupby("cell", sort=False)["mean_difference"].mean()
+    others = sorted(means.index, key=lambda c: (-means[c] if not math.isnan(means[c]) else math.inf, c))
+    return baselines, augmentations, others
+
+
 def plot_heatmap(summary: pd.DataFrame, ranking: pd.DataFrame, path: str | pathlib.Path,
                  title: str = "augbal study", metric: study_metric.Metric = DEFAULT_METRIC) -> None:
     """Cell x ratio heatmap: colour = paired difference, text = mean and verdict."""
     ratios = sorted(summary["ratio"].unique(), key=study_stats.ratio_sort_key)
-    baselines = [c for c in summary["cell"].drop_duplicates()
-                 if study_stats.cell_kind(c) == "baseline"]
-    cells = baselines + list(ranking["cell"])
+    baselines, augmentations, others = heatmap_rows(summary, ranking)
+    cells = baselines + augmentations + others
     lookup = {(r.cell, r.ratio): r for r in summary.itertuples()}
     differences = np.full((len(cells), len(ratios)), np.nan)
     for i, cell in enumerate(cells):
@@ -240,6 +254,8 @@ def plot_heatmap(summary: pd.DataFrame, ranking: pd.DataFrame, path: str | pathl
                                       for c in cells])
     if baselines and len(cells) > len(baselines):
         ax.axhline(len(baselines) - 0.5, color="black", linewidth=1.0)
+    if others and len(cells) > len(others):
+        ax.axhline(len(cells) - len(others) - 0.5, color="black", linewidth=1.0, linestyle="--")
     ax.set_xlabel("imbalance ratio (majority:minority)")
     ax.set_title(f"{title}\ntext: mean {metric.label} over seeds\n"
                  "+ effective   - ineffective   = neutral   ? undetermined", fontsize=9)

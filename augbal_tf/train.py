@@ -35,6 +35,7 @@ from augbal_tf import losses
 from augbal_tf import metrics as metrics_lib
 from augbal_tf import model as model_lib
 from augbal_tf import precision as precision_lib
+from augbal_tf import remedies
 from augbal_tf import resume
 from augbal_tf import tensorboard_logging
 from augbal_tf import trainer as trainer_lib
@@ -64,13 +65,19 @@ def _check_splits(config: config_lib.TrainConfig, variant: input_pipeline.Varian
                          f"has none; set --validation_per_class > 0 or --selection=test")
 
 
-def _best_model(config: config_lib.TrainConfig, num_classes: int, best_weights: str) -> keras.Model:
-    """The model with the best weights, built outside the training strategy's scope (one device, float32)."""
+def _best_model(config: config_lib.TrainConfig, num_classes: int, best_weights: str,
+                tau_norm: float | None = None) -> keras.Model:
+    """The model with the best weights, built outside the training strategy's scope (one device, float32).
+
+    `tau_norm`: the tau of --tau_norm, applied to its output layer (None: off).
+    """
     best_model = model_lib.create_model(config.model, num_classes, config.image_size,
                                         bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
                                         dropout=config.dropout, seed=config.seed,
                                         head_scale=trainer_lib.head_scale(config))
     best_model.load_weights(best_weights)
+    if tau_norm is not None:
+        remedies.apply_tau_norm(best_model, tau_norm)
     return best_model
 
 
@@ -89,7 +96,7 @@ def _served_model(config: config_lib.TrainConfig, num_classes: int, head: keras.
 
 
 def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Variant, best_model: keras.Model,
-                   counts: np.ndarray) -> dict:
+                   counts: np.ndarray, shot_counts: np.ndarray) -> dict:
     """Per-split metrics of the best weights, through the serving function on one device.
 
     Under MirroredStrategy each replica keeps its own BatchNorm moving statistics and
@@ -101,14 +108,14 @@ def _final_metrics(config: config_lib.TrainConfig, variant: input_pipeline.Varia
     for split in ("validation", "test"):
         if variant.split_sizes.get(split):
             results[split] = evaluation.evaluate_dataset(serve, prepare.as_decoded_dataset(variant.builder, split),
-                                                       variant.class_names, config.batch_size, counts)
+                                                       variant.class_names, config.batch_size, shot_counts)
         else:
             results[split] = None
     return results
 
 
 def _feature_metrics(config: config_lib.TrainConfig, model: keras.Model, cached: feature_cache.CachedSplits,
-                     variant: input_pipeline.Variant, counts: np.ndarray) -> dict:
+                     variant: input_pipeline.Variant, counts: np.ndarray, shot_counts: np.ndarray) -> dict:
     """`_final_metrics` on cached features: the serving function's softmax(head + offsets) without the backbone.
 
     The same predictions as the SavedModel up to float rounding: the cached features were
@@ -127,13 +134,39 @@ def _feature_metrics(config: config_lib.TrainConfig, model: keras.Model, cached:
         probabilities = np.concatenate([head(tf.constant(features[start:start + config.batch_size])).numpy()
                                         for start in range(0, len(features), config.batch_size)])
         results[split] = metrics_lib.classification_metrics(cached.labels[split], probabilities.argmax(axis=1),
-                                                            variant.class_names, probabilities, train_counts=counts)
+                                                            variant.class_names, probabilities,
+                                                            train_counts=shot_counts)
     return results
 
 
 def train_counts(variant: input_pipeline.Variant) -> np.ndarray:
     """Per-class counts of the split trained on: the loss's priors, DRW, post-hoc offsets, Remix, shot accuracy."""
     return np.bincount(variant.labels("train"), minlength=len(variant.class_names))
+
+
+def _tau_norm(config: config_lib.TrainConfig, model: keras.Model, validation, from_features: bool,
+              counts: np.ndarray) -> dict | None:
+    """Applies --tau_norm to `model` in place and returns its metrics.json record (None when off).
+
+    Without --tau_norm_tau, tau is the one of `remedies.TAU_GRID` with the best validation
+    balanced accuracy (the post-hoc offsets included, as served). `validation` yields the
+    validation split's (model inputs, labels) batches: images, or cached features.
+    """
+    if not config.tau_norm:
+        return None
+    tau, scores = config.tau_norm_tau, None
+    if tau is None:
+        hidden, labels = [], []
+        for inputs, batch_labels in validation:
+            features = inputs if from_features else model.features(inputs, training=False)
+            hidden.append(keras.ops.convert_to_numpy(remedies.penultimate(model, features)))
+            labels.append(np.asarray(batch_labels))
+        kernel = keras.ops.convert_to_numpy(model.head_output.kernel)
+        tau, scores = remedies.choose_tau(np.concatenate(hidden), np.concatenate(labels), kernel,
+                                          trainer_lib.posthoc_offsets(config, counts))
+    remedies.apply_tau_norm(model, tau)
+    return {"tau": tau, "chosen_on": "flag" if scores is None else "validation balanced accuracy",
+            "validation_balanced_accuracy": scores}
 
 
 def _checked_variant(config: config_lib.TrainConfig) -> input_pipeline.Variant:
@@ -238,6 +271,8 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
                  list(class_names), variant.split_sizes)
     weights = input_pipeline.class_weights(variant.labels("train"), len(class_names), config.class_weight)
     counts = train_counts(variant)
+    # The shot groups count real images (oversampled copies would put every class in "many").
+    shot_counts = input_pipeline.real_counts(variant)
 
     # Online augmentation and re-sampling (#14, #13): the training split only.
     online = input_pipeline.online_augmentation(config, class_names, counts)
@@ -263,7 +298,7 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
                                             strategy.num_replicas_in_sync, model_lib.preprocessing_for(config.model),
                                             features=cached is not None, **online_kwargs)
 
-    train = pipeline("train", online=online, sampler=config.sampler)
+    train = pipeline("train", online=online, sampler=config.sampler, resample=config.crt_epochs > 0)
     evaluation = {"validation": pipeline("validation")} if variant.split_sizes.get("validation") else {}
     if config.selection == "test":
         evaluation["test"] = pipeline("test")
@@ -291,12 +326,16 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         best_model = None
         if cached is None:
             best_model = _best_model(config, len(class_names), best_weights)
-            results = _final_metrics(config, variant, best_model, counts)
+            tau_record = _tau_norm(config, best_model, evaluation.get("validation") and
+                                   evaluation["validation"].ordered(), False, counts)
+            results = _final_metrics(config, variant, best_model, counts, shot_counts)
         else:
             # The backbone never changed: the best head on the cached features gives the served
             # model's predictions (the trainer's model is the head alone; best_weights holds the head).
             trainer.model.load_weights(best_weights)
-            results = _feature_metrics(config, trainer.model, cached, variant, counts)
+            tau_record = _tau_norm(config, trainer.model, evaluation.get("validation") and
+                                   evaluation["validation"].ordered(), True, counts)
+            results = _feature_metrics(config, trainer.model, cached, variant, counts, shot_counts)
         for split, result in results.items():
             if result is not None:
                 writers.image(split, "confusion_matrix", tensorboard_logging.confusion_matrix_png(
@@ -306,11 +345,14 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         if writers:
             writers.close()
     if config.export:
+        tau = None if tau_record is None else tau_record["tau"]
         if best_model is None:
+            # trainer.model is the best head, tau-normalised in place above when --tau_norm is on.
             best_model = _served_model(config, len(class_names), trainer.model)
         export.export_saved_model(best_model, workdir / workdir_lib.EXPORT_DIR, class_names, config.image_size,
                                   train_counts=counts, posthoc_tau=config.posthoc_tau,
-                                  offsets=trainer_lib.posthoc_offsets(config, counts))
+                                  offsets=trainer_lib.posthoc_offsets(config, counts), shot_counts=shot_counts,
+                                  tau_norm=tau)
     metrics = {
         "selected_epoch": state.best_epoch,
         "selection": config.selection,
@@ -320,14 +362,21 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
         "validation": results["validation"],
         "test": results["test"],
         "epochs_run": state.epochs_done,
-        "stopped_early": state.epochs_done < config.epochs,
+        "stopped_early": (state.epochs_done if state.crt_start is None else state.crt_start) < config.epochs,
         # Epoch times of earlier (killed) invocations + everything this invocation did besides epochs.
         "wall_time_s": state.train_seconds + (time.perf_counter() - start) - sum(
             entry["seconds"] for entry in state.history[epochs_before:]),
         "dataset_variant": variant.builder.info.config_name,
         "split_sizes": variant.split_sizes,
         "train_counts": counts.tolist(),
-        "remedies": _remedies_record(config, counts, trainer.loss),
+        "shot_counts": shot_counts.tolist(),
+        "remedies": {**_remedies_record(config, counts, trainer.loss),
+                     "crt": None if not config.crt_epochs else {
+                         "epochs": config.crt_epochs, "start_epoch": state.crt_start,
+                         "backbone_epoch": state.crt_backbone_epoch, "sampler": "class_balanced"},
+                     "tau_norm": tau_record,
+                     "drs": None if not config.drs_epoch else {"epoch": config.drs_epoch,
+                                                               "sampler": config.sampler}},
         "online": input_pipeline.online_record(config, online, class_names),  # #14, #13
         "fine_tune": _fine_tune_record(config, trainer),  # #12
         "feature_cache": cache_record,  # #12

@@ -31,6 +31,8 @@ from augbal_tf import tensorboard_logging
 
 # Stream of the mixup/Remix draws (input_pipeline owns 0: shuffle, 1: dropout).
 MIX_STREAM = 2
+# The training stage of cRT's epochs (fine-tuning's are 1 and 2).
+CRT_STAGE = 3
 
 @dataclasses.dataclass
 class LoopState:
@@ -42,6 +44,10 @@ class LoopState:
     epochs_without_improvement: int = 0
     history: list = dataclasses.field(default_factory=list)
     train_seconds: float = 0.0
+    # cRT (--crt_epochs): epochs done when its stage started (None: not yet) and the epoch whose
+    # backbone it froze (the main training's best).
+    crt_start: int | None = None
+    crt_backbone_epoch: int | None = None
 
 
 def record_epoch(state: LoopState, value: float) -> bool:
@@ -72,6 +78,21 @@ def should_stop(state: LoopState, epochs: int, patience: int, fine_tune_epoch: i
 def start_stage_two(state: LoopState) -> None:
     """At the switch to fine-tuning's stage 2, patience counts again (the best epoch so far stays)."""
     state.epochs_without_improvement = 0
+
+
+def start_crt(trainer: "Trainer", state: LoopState, backup_dir: str, best_weights_path: str | None) -> None:
+    """Switches to the cRT stage: best weights, a re-initialised head, selection over cRT epochs only.
+
+    The switch is snapshotted at once (replacing the last epoch's snapshot), so a run killed
+    in the cRT stage resumes from this state and never re-reads the best-weights file, which
+    the cRT epochs overwrite.
+    """
+    if best_weights_path:
+        trainer.model.load_weights(best_weights_path)
+    trainer.reset_head()
+    state.crt_start, state.crt_backbone_epoch = state.epochs_done, state.best_epoch
+    state.best_value, state.best_epoch, state.epochs_without_improvement = None, None, 0
+    save_snapshot(backup_dir, trainer, state)
 
 
 def save_snapshot(backup_dir: str, trainer: "Trainer", state: LoopState) -> None:
@@ -110,7 +131,8 @@ def build_optimizer(config: config_lib.TrainConfig, precision: str,
 
 
 def training_checkpoint(model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                        fine_tune_optimizer: keras.optimizers.Optimizer | None = None) -> tf.train.Checkpoint:
+                        fine_tune_optimizer: keras.optimizers.Optimizer | None = None,
+                        crt_optimizer: keras.optimizers.Optimizer | None = None) -> tf.train.Checkpoint:
     """A checkpoint of every model and optimizer variable, keyed by position.
 
     Not `tf.train.Checkpoint(model=model)`: TF's object graph does not follow Keras 3
@@ -124,6 +146,9 @@ def training_checkpoint(model: keras.Model, optimizer: keras.optimizers.Optimize
     if fine_tune_optimizer is not None:
         variables.update({f"fine_tune_optimizer_{index:04d}": variable
                           for index, variable in enumerate(fine_tune_optimizer.variables)})
+    if crt_optimizer is not None:  # cRT's head optimizer, saved from the start as fine-tuning's.
+        variables.update({f"crt_optimizer_{index:04d}": variable
+                          for index, variable in enumerate(crt_optimizer.variables)})
     return tf.train.Checkpoint(**variables)
 
 
@@ -219,13 +244,23 @@ class Trainer:
                 self.fine_tune_variables = fine_tune.stage_two_variables(self.model, config.fine_tune_layers)
                 self.fine_tune_optimizer = build_optimizer(config, self.precision, fine_tune.learning_rate(config))
                 self.fine_tune_optimizer.build(self.fine_tune_variables)
+            # cRT (Kang et al. 2020): the head re-trained from its initial values by a fresh optimizer
+            # while the backbone stays frozen in inference mode.
+            self.crt_optimizer = None
+            if config.crt_epochs:
+                self.crt_optimizer = build_optimizer(config, self.precision)
+                self.crt_optimizer.build(self.model.head_variables)
+                self._initial_head = [keras.ops.convert_to_numpy(variable) for variable in self.model.head_variables]
             # A variable, not a constant (which the traced step would freeze): DRW assigns it
             # each epoch. Not in the checkpoint: it derives from the epoch, so resume is exact.
             self.class_weights = tf.Variable(epoch_class_weights(config, 0, self.counts, class_weights, num_classes),
                                              trainable=False, dtype=tf.float32, name="class_weights")
-        self.checkpoint = training_checkpoint(self.model, self.optimizer, self.fine_tune_optimizer)
-        # Stage -> (variables, optimizer) that its training step updates.
-        self._stages = {1: (self.variables, self.optimizer), 2: (self.fine_tune_variables, self.fine_tune_optimizer)}
+        self.checkpoint = training_checkpoint(self.model, self.optimizer, self.fine_tune_optimizer,
+                                              self.crt_optimizer)
+        # Stage -> (variables, optimizer) that its training step updates; CRT_STAGE freezes the backbone.
+        self._stages = {1: (self.variables, self.optimizer), 2: (self.fine_tune_variables, self.fine_tune_optimizer),
+                        CRT_STAGE: (None if self.crt_optimizer is None else self.model.head_variables,
+                                    self.crt_optimizer)}
         self._train_steps = {}  # Stage -> step, each traced once, at its first epoch.
         self._moving_statistics = [variable for layer in self.model._flatten_layers()  # pylint: disable=protected-access
                                    if isinstance(layer, keras.layers.BatchNormalization)
@@ -251,10 +286,15 @@ class Trainer:
             self._predict = tf.function(lambda images: self.model(images, training=False), input_signature=[
                 tf.TensorSpec([None, config.image_size, config.image_size, 3], tf.float32)])
 
-    def _logits(self, inputs, training: bool):
+    def reset_head(self) -> None:
+        """The head's variables back to their initial values (cRT's re-initialisation; same seed, same values)."""
+        for variable, value in zip(self.model.head_variables, self._initial_head):
+            variable.assign(value)
+
+    def _logits(self, inputs, training: bool, frozen: bool = False):
         if self.features:
             return self.model.head(inputs, training=training)
-        if self.fixed_backbone:
+        if self.fixed_backbone or frozen:
             return self.model.head(self.model.features(inputs, training=False), training=training)
         return self.model(inputs, training=training)
 
@@ -263,7 +303,7 @@ class Trainer:
         variables, optimizer = self._stages[stage]
 
         def replica_step(images, labels, mix_seed):
-            return self._replica_step(images, labels, mix_seed, variables, optimizer)
+            return self._replica_step(images, labels, mix_seed, variables, optimizer, frozen=stage == CRT_STAGE)
 
         if self.config.jit_compile:
             replica_step = tf.function(replica_step, jit_compile=True)
@@ -276,11 +316,11 @@ class Trainer:
         # batch reuses the same graph instead of tracing the whole backward pass again.
         return tf.function(train_step, input_signature=[*element_spec, tf.TensorSpec([2], tf.int64)])
 
-    def optimizer_for(self, epoch: int) -> keras.optimizers.Optimizer:
-        """The optimizer that trains 0-based `epoch` (fine-tuning's stage 2 has its own)."""
-        return self._stages[fine_tune.stage(self.config, epoch)][1]
+    def optimizer_for(self, epoch: int, crt: bool = False) -> keras.optimizers.Optimizer:
+        """The optimizer that trains 0-based `epoch` (fine-tuning's stage 2 and cRT have their own)."""
+        return self._stages[CRT_STAGE if crt else fine_tune.stage(self.config, epoch)][1]
 
-    def _replica_step(self, images, labels, mix_seed, variables, optimizer):
+    def _replica_step(self, images, labels, mix_seed, variables, optimizer, frozen: bool = False):
         targets = labels
         if self.config.mix != "none":
             # Pairs within this replica's sub-batch; each replica its own stream of (seed, epoch, step).
@@ -291,7 +331,7 @@ class Trainer:
                 self.counts, self.config.remix_kappa, self.config.remix_tau)
             images = tf.cast(images, self.model.compute_dtype)
         with tf.GradientTape() as tape:
-            logits = self._logits(images, training=True)
+            logits = self._logits(images, training=True, frozen=frozen)
             weighted = self.loss(targets, logits, class_weights=self.class_weights)
             local_count = tf.cast(tf.shape(labels)[0], tf.float32)
             # Gradients are summed over replicas, so normalise by the global batch.
@@ -303,13 +343,16 @@ class Trainer:
         confusion = tf.math.confusion_matrix(labels, tf.argmax(logits, -1), self.num_classes, dtype=tf.float32)
         return tf.reduce_sum(weighted), local_count, confusion
 
-    def train_epoch(self, dataset: tf.data.Dataset, epoch: int) -> dict:
-        """Trains one epoch; returns examples seen (over all workers), loss, accuracy, balanced accuracy."""
+    def train_epoch(self, dataset: tf.data.Dataset, epoch: int, stage: int | None = None) -> dict:
+        """Trains one epoch; returns examples seen (over all workers), loss, accuracy, balanced accuracy.
+
+        `stage` defaults to fine-tuning's stage of the epoch; the loop passes CRT_STAGE in cRT.
+        """
         self.model.set_dropout_seed(input_pipeline.epoch_seed(self.config.seed, epoch, input_pipeline.DROPOUT_STREAM))
         loss_sum, count = 0.0, 0.0
         confusion = np.zeros((self.num_classes, self.num_classes))
         distributed = self.strategy.experimental_distribute_dataset(dataset)
-        stage = fine_tune.stage(self.config, epoch)
+        stage = fine_tune.stage(self.config, epoch) if stage is None else stage
         if stage not in self._train_steps:
             self._train_steps[stage] = self._make_train_step(stage, distributed.element_spec)
         train_step = self._train_steps[stage]
@@ -357,6 +400,68 @@ class Trainer:
         return {"loss": loss, "accuracy": result["accuracy"], "balanced_accuracy": result["balanced_accuracy"]}
 
 
+def epoch_sampler(config: config_lib.TrainConfig, epoch: int, crt: bool = False) -> str:
+    """The sampler of 0-based `epoch`: class_balanced in cRT, none before --drs_epoch, else --sampler."""
+    if crt:
+        return "class_balanced"
+    if config.drs_epoch and epoch < config.drs_epoch:
+        return "none"
+    return config.sampler
+
+
+def _run_epoch(trainer: "Trainer", train: input_pipeline.SplitPipeline, evaluation: dict,
+               class_names: tuple[str, ...], state: LoopState, backup_dir: str, best_weights_path: str | None,
+               writers: tensorboard_logging.Writers | None, after_epoch: EpochHook | None, crt: bool) -> None:
+    """Trains, evaluates, records and snapshots epoch `state.epochs_done` (of the main or the cRT stage)."""
+    config = trainer.config
+    split, metric = selection_split(config.selection)
+    epoch = state.epochs_done
+    start = time.perf_counter()
+    dataset = train.epoch(config.seed, epoch, epoch_sampler(config, epoch, crt))
+    if writers and epoch == 0 and config.log_images and not train.features:
+        images, labels = next(iter(dataset.unbatch().batch(config.log_images)))
+        writers.image("train", "sample_images", tensorboard_logging.image_grid_png(
+            images.numpy(), labels.numpy(), class_names), step=0)
+    stage_number = CRT_STAGE if crt else fine_tune.stage(config, epoch)
+    results = {"train": trainer.train_epoch(dataset, epoch, stage_number)}
+    for name, pipeline in evaluation.items():
+        results[name] = trainer.evaluate(pipeline.ordered(), class_names)
+    seconds = time.perf_counter() - start
+    # Workers evaluate the same weights on the same data; agreeing on the value still
+    # guarantees they take the same early-stopping decision.
+    value = trainer.agree(results[split][metric])
+    improved = record_epoch(state, value)
+    if config.fine_tune_epoch and state.epochs_done == config.fine_tune_epoch:
+        start_stage_two(state)  # Part of the snapshot below, so a resumed run agrees.
+    if improved and best_weights_path:
+        with fileio.atomic_path(best_weights_path) as temporary:
+            trainer.model.save_weights(str(temporary))
+    state.train_seconds += seconds
+    optimizer = trainer.optimizer_for(epoch, crt)
+    learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    # Fine-tuning runs record each epoch's stage and learning rate, cRT runs mark the cRT
+    # epochs (one-stage histories are unchanged).
+    stage = ({"stage": fine_tune.stage(config, epoch), "learning_rate": learning_rate}
+             if config.fine_tune_epoch else {})
+    if config.crt_epochs:
+        stage = {**stage, "crt": crt}
+    if config.drs_epoch:
+        stage = {**stage, "sampler": epoch_sampler(config, epoch, crt)}
+    state.history.append({"epoch": epoch + 1, "seconds": seconds, **stage, **results})
+    if writers:
+        for name, values in results.items():
+            writers.scalars(name, values, step=epoch + 1)
+        writers.scalars("train", {"learning_rate": learning_rate}, step=epoch + 1)
+    logging.info("epoch %d/%d%s  %s  %s=%.4f%s  (%.1fs)", epoch + 1, config.epochs + config.crt_epochs,
+                 " (cRT)" if crt else "",
+                 "  ".join(f"{name}: loss {r['loss']:.4f} acc {r['accuracy']:.4f} bacc "
+                           f"{r['balanced_accuracy']:.4f}" for name, r in results.items()),
+                 f"{split}_{metric}", value, " *best*" if improved else "", seconds)
+    save_snapshot(backup_dir, trainer, state)
+    if after_epoch:
+        after_epoch(state)
+
+
 def selection_split(selection: str) -> tuple[str, str]:
     """(split, metric) that model selection and early stopping maximise."""
     return ("validation", "balanced_accuracy") if selection == "validation" else ("test", "accuracy")
@@ -365,7 +470,7 @@ def selection_split(selection: str) -> tuple[str, str]:
 def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
         class_names: tuple[str, ...], state: LoopState, backup_dir: str, best_weights_path: str,
         writers: tensorboard_logging.Writers | None, after_epoch: EpochHook | None = None) -> LoopState:
-    """Trains from `state` until --epochs or early stopping, snapshotting after every epoch.
+    """Trains from `state` until --epochs or early stopping, then --crt_epochs of cRT; snapshots every epoch.
 
     Args:
       trainer: the model, optimizer and steps.
@@ -382,43 +487,14 @@ def run(trainer: Trainer, train: input_pipeline.SplitPipeline, evaluation: dict,
       The final loop state.
     """
     config = trainer.config
-    split, metric = selection_split(config.selection)
-    while not should_stop(state, config.epochs, config.patience, config.fine_tune_epoch):
-        epoch = state.epochs_done
-        start = time.perf_counter()
-        dataset = train.epoch(config.seed, epoch)
-        if writers and epoch == 0 and config.log_images and not train.features:
-            images, labels = next(iter(dataset.unbatch().batch(config.log_images)))
-            writers.image("train", "sample_images", tensorboard_logging.image_grid_png(
-                images.numpy(), labels.numpy(), class_names), step=0)
-        results = {"train": trainer.train_epoch(dataset, epoch)}
-        for name, pipeline in evaluation.items():
-            results[name] = trainer.evaluate(pipeline.ordered(), class_names)
-        seconds = time.perf_counter() - start
-        # Workers evaluate the same weights on the same data; agreeing on the value still
-        # guarantees they take the same early-stopping decision.
-        value = trainer.agree(results[split][metric])
-        improved = record_epoch(state, value)
-        if config.fine_tune_epoch and state.epochs_done == config.fine_tune_epoch:
-            start_stage_two(state)  # Part of the snapshot below, so a resumed run agrees.
-        if improved and best_weights_path:
-            with fileio.atomic_path(best_weights_path) as temporary:
-                trainer.model.save_weights(str(temporary))
-        state.train_seconds += seconds
-        learning_rate = float(keras.ops.convert_to_numpy(trainer.optimizer_for(epoch).learning_rate))
-        # Fine-tuning runs record each epoch's stage and learning rate (one-stage histories are unchanged).
-        stage = ({"stage": fine_tune.stage(config, epoch), "learning_rate": learning_rate}
-                 if config.fine_tune_epoch else {})
-        state.history.append({"epoch": epoch + 1, "seconds": seconds, **stage, **results})
-        if writers:
-            for name, values in results.items():
-                writers.scalars(name, values, step=epoch + 1)
-            writers.scalars("train", {"learning_rate": learning_rate}, step=epoch + 1)
-        logging.info("epoch %d/%d  %s  %s=%.4f%s  (%.1fs)", epoch + 1, config.epochs,
-                     "  ".join(f"{name}: loss {r['loss']:.4f} acc {r['accuracy']:.4f} bacc "
-                               f"{r['balanced_accuracy']:.4f}" for name, r in results.items()),
-                     f"{split}_{metric}", value, " *best*" if improved else "", seconds)
-        save_snapshot(backup_dir, trainer, state)
-        if after_epoch:
-            after_epoch(state)
+    while state.crt_start is None and not should_stop(state, config.epochs, config.patience, config.fine_tune_epoch):
+        _run_epoch(trainer, train, evaluation, class_names, state, backup_dir, best_weights_path, writers,
+                   after_epoch, crt=False)
+    if config.crt_epochs:
+        if state.crt_start is None:
+            start_crt(trainer, state, backup_dir, best_weights_path)
+        # The cRT stage runs all its epochs (Kang et al. train the classifier a fixed schedule).
+        while state.epochs_done < state.crt_start + config.crt_epochs:
+            _run_epoch(trainer, train, evaluation, class_names, state, backup_dir, best_weights_path, writers,
+                       after_epoch, crt=True)
     return state

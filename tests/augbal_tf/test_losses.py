@@ -175,10 +175,12 @@ def test_drw_switches_exactly_at_the_start_epoch():
     counts = [100, 10, 1]
     for epoch in range(5):
         assert losses.drw_weights(epoch, 5, counts) is None
-    expected = losses.class_balanced_weights(counts, 0.9999)
+    cb = losses.class_balanced_weights(counts, 0.9999)
+    expected = (cb * 111 / np.dot(counts, cb)).astype(np.float32)  # Mean weight of an example: 1.
     for epoch in (5, 6, 100):
-        np.testing.assert_array_equal(losses.drw_weights(epoch, 5, counts), expected)
-    np.testing.assert_array_equal(losses.drw_weights(0, 0, counts, 0.9), losses.class_balanced_weights(counts, 0.9))
+        np.testing.assert_allclose(losses.drw_weights(epoch, 5, counts), expected, rtol=1e-6)
+    cb = losses.class_balanced_weights(counts, 0.9)
+    np.testing.assert_allclose(losses.drw_weights(0, 0, counts, 0.9), cb * 111 / np.dot(counts, cb), rtol=1e-6)
     with pytest.raises(ValueError, match="beta must be in"):
         losses.drw_weights(0, 5, counts, 1.5)  # Checked before the switch too.
 
@@ -291,12 +293,31 @@ def test_ldam_focal_and_drw_weights_match_the_ldam_drw_pytorch_reference():
     reference = functional.cross_entropy(30 * output, target, weight=weight).item()
 
     weights = losses.drw_weights(160, 160, counts)
-    np.testing.assert_allclose(weights, per_cls_weights, rtol=1e-6)
+    # The same weights up to the scale that makes an example's mean weight 1.
+    np.testing.assert_allclose(weights, per_cls_weights * sum(counts) / np.dot(counts, per_cls_weights), rtol=1e-6)
     per_example = losses.ldam(counts, 0.5, 30.0)(labels, logits, class_weights=weights).numpy()
-    # PyTorch's weighted mean divides by the batch's summed weights.
+    # PyTorch's weighted mean divides by the batch's summed weights (any scale of the weights).
     assert per_example.sum() / weights[labels].sum() == pytest.approx(reference, rel=1e-5)
 
     # FocalLoss(gamma=2) without weights: the mean of (1 - p) ** gamma * CE.
     ce = functional.cross_entropy(x, target, reduction="none")
     reference_focal = ((1 - torch.exp(-ce)) ** 2 * ce).mean().item()
     assert float(tf.reduce_mean(losses.focal(2.0)(labels, logits))) == pytest.approx(reference_focal, rel=1e-5)
+
+
+def test_drw_loss_keeps_the_reference_scale_on_cifar10_lt():
+    """The DRW normalisation decision (losses docstring): CIFAR-10-LT IF 100, beta 0.9999."""
+    counts = np.array([int(5000 * 0.01 ** (c / 9)) for c in range(10)])
+    assert counts.sum() == 12406
+    cb = losses.class_balanced_weights(counts, 0.9999)
+    # Per-batch-size normalisation of Cui's weights: the reference's loss times the mean weight.
+    assert np.dot(counts, cb) / counts.sum() == pytest.approx(0.171, abs=5e-4)  # ~5.8x smaller
+    weights = losses.drw_weights(160, 160, counts)
+    assert np.dot(counts, weights) / counts.sum() == pytest.approx(1.0, rel=1e-6)
+    # A batch with the split's class mix: our sum / batch size equals PyTorch's weighted mean.
+    labels = np.repeat(np.arange(10), counts)
+    per_example = losses.cross_entropy()(labels, _logits(3, (labels.size, 10), spread=2.0), class_weights=weights)
+    per_example = per_example.numpy()
+    assert per_example.sum() / labels.size == pytest.approx(per_example.sum() / weights[labels].sum(), rel=1e-5)
+    plain = losses.cross_entropy()(labels, _logits(3, (labels.size, 10), spread=2.0), class_weights=cb).numpy()
+    assert plain.sum() / labels.size == pytest.approx(0.171 * plain.sum() / cb[labels].sum(), rel=5e-3)

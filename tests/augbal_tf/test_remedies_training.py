@@ -72,7 +72,7 @@ def test_drw_switches_the_class_weights_exactly_at_drw_epoch():
     images, labels = _batch()
     logits = trainer.model(images, training=True)
     plain = tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True).numpy()
-    weights = losses.class_balanced_weights(COUNTS, 0.9)
+    weights = losses.drw_weights(1, 1, COUNTS, 0.9)
     assert _one_epoch(trainer, images, labels, epoch=0) == pytest.approx(plain.mean(), rel=1e-4)
     np.testing.assert_array_equal(trainer.class_weights.numpy(), [1.0, 1.0])
     assert _one_epoch(trainer, images, labels, epoch=1) == pytest.approx((plain * weights[labels]).mean(), rel=1e-4)
@@ -222,7 +222,7 @@ def test_ldam_drw_resumes_across_the_switch_exactly_one_device_and_mirrored(post
     record = expected["remedies"]
     counts = np.array(expected["train_counts"])
     assert record["drw"]["epoch"] == 1
-    np.testing.assert_allclose(record["drw"]["weights"], losses.class_balanced_weights(counts, 0.99), rtol=1e-6)
+    np.testing.assert_allclose(record["drw"]["weights"], losses.drw_weights(1, 1, counts, 0.99), rtol=1e-6)
     np.testing.assert_allclose(record["ldam_margins"], losses.ldam_margins(counts, 0.5), rtol=1e-6)
 
     interrupted = tmp_path / "interrupted"

@@ -71,7 +71,8 @@ def test_deferred_resampling_switches_at_the_start_epoch():
     plain = samplers.epoch_indices(LABELS, "none", 1, 4, samplers.deferred_class_weights(4, 5, counts))
     np.testing.assert_array_equal(np.sort(plain), np.arange(LABELS.size))
     weights = samplers.deferred_class_weights(5, 5, counts)
-    np.testing.assert_array_equal(weights, losses.class_balanced_weights(counts, 0.9999))
+    cb = losses.class_balanced_weights(counts, 0.9999)
+    np.testing.assert_allclose(weights / weights.sum(), cb / cb.sum(), rtol=1e-6)  # DRW's, whatever their scale
     # From the switch: class c's share is proportional to n_c * w_c.
     drawn = samplers.epoch_indices(LABELS, "none", 1, 5, weights)
     expected = counts * weights / (counts * weights).sum()

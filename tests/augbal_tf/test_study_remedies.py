@@ -75,3 +75,50 @@ def test_remedy_names_and_kind():
         study_grid.remedy_fields("ldam_drw", 1)
     assert study_grid.remedy_fields("ldam_drw", 200)["drw_epoch"] == 160  # Cao et al.'s schedule.
     assert study_grid.remedy_fields("ldam_drw", 2)["drw_epoch"] == 1
+
+
+def test_crt_tau_norm_and_drs_cells_get_their_fields():
+    crt = study_grid.remedy_fields("crt", 20)
+    assert crt["crt_epochs"] == 2 and crt["loss"] == "cross_entropy" and crt["drw_epoch"] == 0
+    assert study_grid.remedy_fields("crt", 3)["crt_epochs"] == 1  # At least one cRT epoch.
+    assert study_grid.remedy_fields("tau_norm", 20)["tau_norm"] is True
+    assert study_grid.remedy_fields("tau_norm", 20)["tau_norm_tau"] is None  # Chosen on validation.
+    drs = study_grid.remedy_fields("drs", 10)
+    assert (drs["drs_epoch"], drs["sampler"]) == (8, "class_balanced")
+    # Every other cell starts from none of them.
+    assert all(study_grid.remedy_fields(name, 10)[key] in (0, False, None)
+               for name in ("logit_adjusted", "mixup") for key in ("crt_epochs", "tau_norm", "drs_epoch"))
+
+
+def test_combined_cells_parse_into_augmentation_and_remedy():
+    resolved = study_grid.resolve_remedies(["fancypca+Logit_Adjusted", "logit_adjusted", "FancyPCA+logit_adjusted"])
+    assert resolved == ("logit_adjusted", "FancyPCA+logit_adjusted")
+    assert study_grid.split_remedy("FancyPCA+logit_adjusted") == ("FancyPCA", "logit_adjusted")
+    assert study_grid.remedy_fields("FancyPCA+ldam_drw", 10)["drw_epoch"] == 8
+    with pytest.raises(ValueError, match=r"'FancyPCA\+cutmix' combines with 'cutmix', which is not a remedy"):
+        study_grid.resolve_remedies(["FancyPCA+cutmix"])
+    with pytest.raises(ValueError, match=r"--remedies: 'NoSuchAug\+logit_adjusted'"):
+        study_grid.resolve_remedies(["NoSuchAug+logit_adjusted"])
+
+
+def test_combined_cells_oversample_with_the_augmentation_and_compare_with_unbalanced(tmp_path):
+    config = _remedy_study(tmp_path, study_grid.resolve_remedies(["FancyPCA+logit_adjusted", "crt"]))
+    cells = {cell.label: cell for cell in study.expand_grid(config) if cell.seed == 0}
+    combined = cells["remedy:FancyPCA+logit_adjusted"]
+    assert combined.config.data.strategy == "oversample_augment" and combined.config.data.augmentation == "FancyPCA"
+    assert combined.config.loss == "logit_adjusted" and combined.kind == study_grid.REMEDY
+    assert combined.workdir.endswith("ratio_4/remedy_FancyPCA+logit_adjusted/seed_0")
+    assert cells["remedy:crt"].config.data.strategy == "unbalanced" and cells["remedy:crt"].config.crt_epochs >= 1
+    trainer = RemedyTrainer()
+    summary = study.run_study(config, trainer, log=lambda _: None)
+    rows = {row.cell: row for row in summary.itertuples()}
+    # The stand-in scores logit-adjusted runs 0.05 higher, paired by seed with unbalanced.
+    assert rows["remedy:FancyPCA+logit_adjusted"].mean_difference == pytest.approx(0.05)
+    assert rows["remedy:FancyPCA+logit_adjusted"].kind == "remedy"
+    assert rows["remedy:crt"].mean_difference == pytest.approx(0.0)
+    ranking = study_stats.overall_ranking(summary)
+    baselines, augmentations, others = study_report.heatmap_rows(summary, ranking)
+    assert baselines == ["baseline:unbalanced"] and augmentations == []
+    assert others == ["remedy:FancyPCA+logit_adjusted", "remedy:crt"]  # Remedy cells have heatmap rows.
+    study_report.plot_heatmap(summary, ranking, tmp_path / "heatmap.png")
+    assert (tmp_path / "heatmap.png").stat().st_size > 0
