@@ -65,19 +65,19 @@ def _check_splits(config: config_lib.TrainConfig, variant: input_pipeline.Varian
                          f"has none; set --validation_per_class > 0 or --selection=test")
 
 
-def _best_model(config: config_lib.TrainConfig, num_classes: int, best_weights: str,
-                tau_norm: float | None = None) -> keras.Model:
-    """The model with the best weights, built outside the training strategy's scope (one device, float32).
+def _full_model(config: config_lib.TrainConfig, num_classes: int, weights=None) -> keras.Model:
+    """The run's classifier built outside the training strategy's scope (one device, float32)."""
+    extra = {} if weights is None else {"weights": weights}  # ResNets take no weights argument.
+    return model_lib.create_model(config.model, num_classes, config.image_size,
+                                  bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
+                                  dropout=config.dropout, seed=config.seed, head_scale=trainer_lib.head_scale(config),
+                                  **extra)
 
-    `tau_norm`: the tau of --tau_norm, applied to its output layer (None: off).
-    """
-    best_model = model_lib.create_model(config.model, num_classes, config.image_size,
-                                        bn_mode=config_lib.resolved_bn_mode(config), head_width=config.head_width,
-                                        dropout=config.dropout, seed=config.seed,
-                                        head_scale=trainer_lib.head_scale(config))
+
+def _best_model(config: config_lib.TrainConfig, num_classes: int, best_weights: str) -> keras.Model:
+    """The model with the best weights (--tau_norm is applied afterwards, by `_tau_norm`)."""
+    best_model = _full_model(config, num_classes)
     best_model.load_weights(best_weights)
-    if tau_norm is not None:
-        remedies.apply_tau_norm(best_model, tau_norm)
     return best_model
 
 
@@ -87,10 +87,7 @@ def _served_model(config: config_lib.TrainConfig, num_classes: int, head: keras.
     The frozen backbone's weights are the ones it started from (--weights), so the exported
     model takes uint8 images exactly as an uncached run's does.
     """
-    model = model_lib.create_model(config.model, num_classes, config.image_size,
-                                   weights=config_lib.model_weights(config), bn_mode=config_lib.resolved_bn_mode(config),
-                                   head_width=config.head_width, dropout=config.dropout, seed=config.seed,
-                                   head_scale=trainer_lib.head_scale(config))
+    model = _full_model(config, num_classes, weights=config_lib.model_weights(config))
     model_lib.copy_head(head, model)
     return model
 
