@@ -373,8 +373,8 @@ def advise(base: config_lib.TrainConfig, workdir: str, budget_minutes: float, *,
                                            budget_minutes=max(budget_minutes - plan.cell_seconds / 60, 0.01))
         plan.decisions.append(
             f"Seeds: adaptive (--seeds=auto): {MIN_SEEDS} per cell first, then one more at a time only for "
-            f"comparisons still open (group-sequential: O'Brien-Fleming-type alpha spending, Bonferroni over "
-            f"the comparisons; augbal_tf.study_adaptive), up to {MAX_SEEDS} or until the budget ends.")
+            f"comparisons still open (group-sequential: exact t boundaries, Hwang-Shih-DeCani alpha "
+            f"spending, Holm over the comparisons; augbal_tf.study_adaptive), up to {MAX_SEEDS} or until the budget ends.")
     study_config = study.StudyConfig(
         base=base, study_dir=os.path.join(workdir, "study"),
         grid=study_grid.Grid(ratios=(base.data.imbalance_ratio,), baselines=plan.baselines,

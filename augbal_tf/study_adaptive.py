@@ -1,9 +1,9 @@
 """`--seeds=auto`: the study adds seeds in rounds, only to comparisons still open.
 
 Round 1 trains every cell with seeds 0..min_seeds-1. After each round the
-group-sequential design of `study_sequential` (Bonferroni over the comparisons,
-Lan & DeMets 1983 alpha spending of the O'Brien & Fleming 1979 type, a futility
-rule) decides every comparison (a cell vs the unbalanced baseline of the same
+group-sequential design of `study_sequential` (exact t-scale boundaries, Lan &
+DeMets 1983 alpha spending of the Hwang, Shih & DeCani 1990 type, Holm across the
+comparisons as in Maurer & Bretz 2013, a futility rule) decides every comparison (a cell vs the unbalanced baseline of the same
 ratio) from the recorded paired differences; the next look's seed goes only to
 the comparisons still open, plus the unbalanced baseline cells of their ratio
 that the pairing needs. The study stops when every comparison is decided, at
@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from augbal_tf import study_grid, study_metric, study_sequential, study_stats
 
@@ -35,7 +34,7 @@ OPEN = "open"  # A comparison the budget stopped before the design decided it.
 # Sequential status -> the report's verdict vocabulary (study_stats).
 _VERDICTS = {study_sequential.EFFECTIVE: "effective", study_sequential.INEFFECTIVE: "ineffective",
              study_sequential.FUTILE: "neutral", study_sequential.NEUTRAL: "neutral", OPEN: "neutral"}
-SEQUENTIAL_COLUMNS = ("sequential", "look", "look_seeds", "z", "boundary")
+SEQUENTIAL_COLUMNS = ("sequential", "look", "look_seeds", "t", "boundary")
 
 Key = tuple[str, str]  # (ratio label, cell label) of a comparison.
 
@@ -274,7 +273,7 @@ def outcome(cells: Sequence[study_grid.Cell], results: pd.DataFrame, settings: S
     for (ratio, cell), decision in state.decisions.items():
         status = OPEN if decision.status == study_sequential.CONTINUE else decision.status
         rows.append({"ratio": ratio, "cell": cell, "sequential": status, "look": decision.look + 1,
-                     "look_seeds": decision.n_seeds, "z": decision.z, "boundary": decision.boundary})
+                     "look_seeds": decision.n_seeds, "t": decision.t, "boundary": decision.boundary})
     decisions = pd.DataFrame(rows, columns=["ratio", "cell", *SEQUENTIAL_COLUMNS])
     m = len({(c.ratio_label, c.label) for c in cells if c.label != study_stats.REFERENCE_CELL})
     fixed = len(cells)
@@ -295,15 +294,20 @@ def outcome(cells: Sequence[study_grid.Cell], results: pd.DataFrame, settings: S
         missing = sum(1 for c in state.cells if (c.ratio_label, c.label, c.seed) not in _recorded(results))
         notes.append(f"Not finished: look {state.look + 2} needs {missing} more cell(s); rerun the same "
                      "command to continue (it makes the same decisions).")
-    # The two-sided alpha each look spends per comparison (design.boundaries gives its z form).
-    spent = [2.0 * float(stats.norm.sf(b)) for b in design.boundaries(max(m, 1))]
-    notes.append("Looks at " + ", ".join(map(str, looks)) + " seeds; a comparison stops at a look when its "
-                 "paired t-test's p-value is below that look's share of alpha/m: "
-                 + ", ".join(f"{a:.2g}" for a in spent) + ".")
+    holm = design.holm_boundaries(max(m, 1))
+    notes.append("Looks at " + ", ".join(map(str, looks)) + " seeds; a comparison stops effective or "
+                 "ineffective at a look when its paired t statistic reaches that look's boundary, |t| >= "
+                 + _bounds_text(holm[-1]) + f" at alpha/m = {settings.alpha:g}/{max(m, 1)}"
+                 + (f", lower once others are rejected (Holm; down to {_bounds_text(holm[0])} at alpha/1)"
+                    if m > 1 else "") + ".")
     notes.append("The budget counts the cells' recorded training time (wall_time_s, dataset "
                  "preparation included); the first round always runs, and a round once started "
                  "is finished." if settings.budget_minutes else "No --budget_minutes: no budget.")
     return Outcome(decisions, rule_text(settings, target_effect, m), tuple(notes))
+
+
+def _bounds_text(bounds) -> str:
+    return ", ".join("none" if math.isinf(b) else f"{b:.3g}" for b in bounds)
 
 
 def _recorded(results: pd.DataFrame) -> set:
@@ -325,10 +329,12 @@ def rule_text(settings: Settings, target_effect: float, m: int) -> str:
         "Adaptive seeds (--seeds=auto). Each cell is compared with the unbalanced baseline of the "
         f"same seed.{_metric_note(settings)} The study looks after {', '.join(map(str, looks))} seeds; "
         "at each look every "
-        "open comparison gets an exact two-sided paired t-test at the alpha that the Lan & DeMets "
-        "(1983) spending function of the O'Brien & Fleming (1979) type spends at that look, for a "
-        f"level of alpha/m = {settings.alpha:g}/{max(m, 1)} per comparison (Bonferroni over the {m} "
-        "comparisons), so the familywise error over all looks and comparisons is at most "
+        "open comparison's paired t statistic is compared with exact t-scale group-sequential "
+        "boundaries (Lan & DeMets 1983 alpha spending with the Hwang, Shih & DeCani 1990 function, "
+        f"gamma = {study_sequential.HSD_GAMMA:g}; calibrated on simulated null samples, whose t "
+        "statistics do not depend on the paired sd), at level alpha/h for the h comparisons not yet "
+        f"rejected (Holm's step-down in the group-sequential form of Maurer & Bretz 2013; h = {max(m, 1)} "
+        "until the first rejection), so the familywise error over all looks and comparisons is at most "
         f"{settings.alpha:g}. A comparison stops **effective** (significantly above zero), "
         f"**ineffective** (below), or **futile** when its {1 - settings.alpha:.0%} t-interval is "
         f"narrower than {100 * target_effect:g} points and contains zero; one still open at the last "

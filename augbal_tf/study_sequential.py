@@ -5,37 +5,40 @@ Procedure (what is implemented, and why it controls the familywise error):
 * Looks at n = min_seeds, min_seeds + step, ..., max_seeds paired seeds per
   comparison; information fraction t_k = n_k / max_seeds (fixed in advance, so the
   boundaries never depend on the data).
-* Each of the m comparisons gets its own two-sided group-sequential test at level
-  alpha / m (Bonferroni across comparisons), with Lan & DeMets (1983) alpha spending
-  and the O'Brien-Fleming-type spending function
-  a*(t) = 4 - 4 Phi(z_{1 - a/4} / sqrt(t)) for the two-sided a = alpha / m
-  (each side spends the one-sided OBF-type function of a / 2; a*(1) = a). Each test's probability of ever rejecting a true null over all
-  looks is at most alpha / m by construction of the spending boundaries, so by the
-  union bound the probability of any false rejection over all looks and all
-  comparisons is at most alpha. Bonferroni is chosen over Holm-at-each-look
-  (Maurer & Bretz 2013) because it needs no argument about how rejections recycle
-  alpha between comparisons with different look histories, and it stays valid when
-  comparisons stop at different looks.
-* Per-look thresholds, two methods (`SequentialDesign.method`):
-  - "spent_increments" (default, provably valid): look k rejects when the exact
-    two-sided t-test p-value of its n_k seeds is below the alpha spent at look k,
-    a*(t_k) - a*(t_{k-1}). Each look's t-test is exact for normal differences, so by
-    the union bound over looks and comparisons FWER <= sum_k sum_i spent_k / m =
-    alpha, whatever the correlation between looks. Costs power (no credit for the
-    correlation between looks).
-  - "z_boundaries" (approximate, more power): the boundaries below.
-* z boundaries are computed exactly for the Brownian-motion (z) model by recursive
-  numerical integration (Armitage, McPherson & Rowe 1969; Jennison & Turnbull 2000,
-  ch. 19) on a fine grid.
-* t approximation: the seeds' sd is estimated, so each look's t statistic (df = n - 1)
-  is mapped to the z scale by matching its p-value, z = Phi^-1(F_t(t; n - 1)), and
-  compared with the z boundary. Each look's marginal null distribution is then exactly
-  N(0, 1); only the correlation between looks is approximated (the usual
-  "z boundaries applied to t statistics" df correction of Jennison & Turnbull, 3.8).
-  MEASURED ANTI-CONSERVATIVE for the study's small seed counts: 6 null comparisons,
-  sd 0.03-0.08, looks at 3..10 seeds: FWER 0.0607 over 6000 simulated studies
-  (standard error 0.0028), per-comparison 0.0103 vs nominal 0.0083. Hence not the
-  default.
+* Each comparison's test is a two-sided group-sequential paired t-test with Lan &
+  DeMets (1983) alpha spending: look k rejects when |t_k| >= c_k(a), the paired t
+  statistic of its first n_k seeds, with c_k(a) chosen so that under the null the
+  probability of a first crossing at or before look k is a*(t_k; a) (the spending
+  function below). The c_k are EXACT t-scale boundaries: for normal paired
+  differences the joint null distribution of (t_1, ..., t_K) of one growing sample
+  does not depend on sigma, so it is simulated once (`null_t_paths`: the looks'
+  sums and sums of squares drawn block by block, exactly; a fixed seed, so the
+  boundaries are a deterministic function of the looks and the level) and the c_k
+  are read off it look by look (`calibrate`), the first look exactly from scipy's t
+  quantile. This uses the correlation between looks (the approach of Jennison &
+  Turnbull 1991, "Exact calculations for sequential t, chi-square and F tests",
+  Biometrika 78, by simulation instead of their numerical integration). Each
+  look's count of simulated crossings is aimed 2 Monte-Carlo standard errors below
+  its spending target (`_MARGIN_SE`), so the calibration error makes the design
+  conservative, not liberal; a look whose target is under `_MIN_CROSSINGS`
+  simulated paths (early looks of the O'Brien-Fleming type spend ~1e-6) uses the
+  marginal t quantile of its increment instead, which is valid by the union bound.
+* Across the m comparisons: Holm's step-down in the group-sequential form of
+  Maurer & Bretz (2013, "Multiple testing in group sequential trials using
+  graphical approaches", Stat. Biopharm. Res. 5) with equal weights: at each look,
+  an open comparison is tested with the boundaries of level alpha / h, h the number
+  of comparisons not rejected so far (h = m until the first rejection), repeated
+  within the look while rejections free alpha. By their closed-testing argument
+  (every intersection of true nulls I is tested by a weighted Bonferroni of
+  group-sequential tests at alpha / |I|, each valid whatever the correlation, e.g.
+  the shared unbalanced baseline) the familywise error over all looks and
+  comparisons is at most alpha. Testing only the open comparisons, only at the
+  current look, rejects a subset of what the closed test rejects, so it is valid
+  too. The boundaries are made monotone in the level (`holm_boundaries`), which
+  the argument needs.
+* Spending: Hwang, Shih & DeCani (1990) with gamma = `HSD_GAMMA` (measured against
+  the O'Brien-Fleming type, which spends almost nothing before the last looks at
+  3-10 seeds: see `test_study_sequential.py`).
 * Futility: a comparison stops as `futile` when its uncorrected (1 - alpha) t-interval
   is narrower than target_effect and contains 0. Stopping for futility only removes
   chances to reject, so it never increases the type I error (the boundaries are
@@ -51,10 +54,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 EFFECTIVE = "effective"
 INEFFECTIVE = "ineffective"
@@ -63,12 +66,13 @@ NEUTRAL = "neutral"
 CONTINUE = "continue"
 TERMINAL = (EFFECTIVE, INEFFECTIVE, FUTILE, NEUTRAL)
 
-_GRID_POINTS = 801
-# "spent_increments" (default): look k rejects when the exact t-test p-value is below the
-# alpha spent at that look (union bound over looks; exact for normal differences).
-# "z_boundaries": recursive-integration z boundaries applied to p-matched t statistics
-# (more power, but measured anti-conservative with 3-10 seeds: see the module docstring).
-METHODS = ("spent_increments", "z_boundaries")
+# Calibration: 2^20 simulated null samples; the count of crossings at each look is aimed
+# _MARGIN_SE binomial standard errors below its target (for a = 0.05 / 4 that is 1.7 % of a).
+_CALIBRATION_PATHS = 1 << 20
+_CALIBRATION_SEED = 15
+_MARGIN_SE = 2.0
+_MIN_CROSSINGS = 100
+HSD_GAMMA = -12.0
 
 
 def obrien_fleming_spending(t: float, alpha: float) -> float:
@@ -85,67 +89,105 @@ def obrien_fleming_spending(t: float, alpha: float) -> float:
     return float(2.0 * side)
 
 
-@functools.lru_cache(maxsize=64)
-def _boundaries(fractions: tuple[float, ...], alpha: float) -> tuple[float, ...]:
-    bounds: list[float] = []
-    grid = density = None
-    previous_t = 0.0
-    spent = 0.0
-    for t in fractions:
-        target = obrien_fleming_spending(t, alpha) - spent
-        delta = t - previous_t
-        sd = math.sqrt(delta)
-        if grid is None:
-            # First look: the statistic is exactly N(0, 1).
-            def cross(c, t=t):
-                return 2.0 * stats.norm.sf(c)
-        else:
-            weights = density * _trapezoid_weights(grid)
+def hwang_shih_decani_spending(t: float, alpha: float, gamma: float = HSD_GAMMA) -> float:
+    """Alpha spent by fraction t: alpha (1 - e^(-gamma t)) / (1 - e^(-gamma)) (gsDesign `sfHSD`).
 
-            def cross(c, t=t, weights=weights, grid=grid, sd=sd):
-                edge = c * math.sqrt(t)
-                return float(np.sum(weights * (stats.norm.sf((edge - grid) / sd)
-                                               + stats.norm.cdf((-edge - grid) / sd))))
-        if target <= 1e-15:
-            c = 40.0
-        else:
-            c = optimize.brentq(lambda c: cross(c) - target, 0.0, 40.0, xtol=1e-10)
-        bounds.append(float(c))
-        spent += cross(c)
-        # Density of S_k = Z_k sqrt(t_k) on the continuation region, for the next look.
-        edge = c * math.sqrt(t)
-        new_grid = np.linspace(-edge, edge, _GRID_POINTS)
-        if grid is None:
-            density = stats.norm.pdf(new_grid, scale=math.sqrt(t))
-        else:
-            kernel = stats.norm.pdf((new_grid[:, None] - grid[None, :]) / sd) / sd
-            density = kernel @ (density * _trapezoid_weights(grid))
-        grid = new_grid
-        previous_t = t
-    return tuple(bounds)
-
-
-def _trapezoid_weights(grid: np.ndarray) -> np.ndarray:
-    h = grid[1] - grid[0]
-    weights = np.full(grid.shape, h)
-    weights[[0, -1]] = h / 2.0
-    return weights
-
-
-def spending_boundaries(fractions: Sequence[float], alpha: float) -> list[float]:
-    """Two-sided z boundaries of the Lan-DeMets OBF-type design at `fractions`.
-
-    Raises:
-      ValueError: if fractions are not increasing in (0, 1] or alpha is outside (0, 1).
+    gamma = -4 is close to the O'Brien-Fleming type, gamma = 1 to the Pocock type;
+    gamma = 0 is the linear alpha t.
     """
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha={alpha!r} is invalid; allowed: a value in (0, 1)")
-    values = tuple(float(f) for f in fractions)
-    if not values or any(b <= a for a, b in zip(values, values[1:])) or not (
-            0.0 < values[0] and values[-1] <= 1.0):
-        raise ValueError(f"fractions={list(fractions)!r} are invalid; allowed: strictly "
-                         "increasing values in (0, 1]")
-    return list(_boundaries(values, float(alpha)))
+    t = min(max(t, 0.0), 1.0)
+    if gamma == 0.0:
+        return float(alpha * t)
+    return float(alpha * math.expm1(-gamma * t) / math.expm1(-gamma))
+
+
+@functools.lru_cache(maxsize=4)
+def null_t_paths(looks: tuple[int, ...], n_paths: int = _CALIBRATION_PATHS,
+                 seed: int = _CALIBRATION_SEED) -> np.ndarray:
+    """|t| at each look of `n_paths` simulated null samples (float32, n_paths x len(looks)).
+
+    Exact and cheap at any seed count: between looks only the block's sum (normal)
+    and its within-block sum of squares (chi-square, df = block size - 1) matter.
+    Read-only (cached).
+    """
+    rng = np.random.default_rng([seed, *looks])
+    out = np.empty((n_paths, len(looks)), dtype=np.float32)
+    total = np.zeros(n_paths)
+    squares = np.zeros(n_paths)  # Sum of squared deviations from the running mean.
+    previous = 0
+    for k, n in enumerate(looks):
+        size = n - previous
+        block = rng.standard_normal(n_paths) * math.sqrt(size)
+        if size > 1:
+            squares += rng.chisquare(size - 1, n_paths)
+        if previous:
+            squares += previous * size / n * (block / size - total / previous) ** 2
+        total += block
+        out[:, k] = np.abs(total) / np.sqrt(n * squares / (n - 1))
+        previous = n
+    out.setflags(write=False)
+    return out
+
+
+def calibrate(abs_paths: np.ndarray, cumulative: Sequence[float], first: float | None = None,
+              margin_se: float = _MARGIN_SE, marginal: Sequence[float] | None = None) -> list[float]:
+    """Boundaries c_k with a simulated first-crossing rate of about `cumulative[k]` by look k.
+
+    Args:
+      abs_paths: |statistic| per simulated null path (rows) and look (columns).
+      cumulative: the alpha spent by each look (increasing).
+      first: the first look's boundary when known exactly (then not simulated).
+      margin_se: aim each look's crossings this many binomial standard errors low.
+      marginal: per look, the boundary whose marginal tail is that look's increment;
+        used when the target is under `_MIN_CROSSINGS` paths (valid by the union bound).
+    """
+    n_paths = abs_paths.shape[0]
+    alive = np.ones(n_paths, dtype=bool)
+    crossed = 0
+    bounds = []
+    for k, spent in enumerate(cumulative):
+        target = spent * n_paths - margin_se * math.sqrt(spent * n_paths)
+        want = int(math.floor(target)) - crossed
+        column = abs_paths[:, k]
+        if k == 0 and first is not None:
+            c = first
+        elif want < _MIN_CROSSINGS and marginal is not None:
+            c = marginal[k]
+        elif want <= 0:
+            c = math.inf
+        else:
+            values = column[alive]
+            if want >= values.size:
+                c = 0.0
+            else:
+                # The smallest c letting exactly `want` surviving paths cross (|t| >= c).
+                c = float(np.partition(values, values.size - want)[values.size - want])
+        bounds.append(float(c))
+        hit = alive & (column >= c)
+        crossed += int(hit.sum())
+        alive &= ~hit
+    return bounds
+
+
+SPENDING: dict[str, Callable[[float, float], float]] = {
+    "hwang_shih_decani": hwang_shih_decani_spending,
+    "obrien_fleming": obrien_fleming_spending,
+}
+
+
+@functools.lru_cache(maxsize=256)
+def t_boundaries(looks: tuple[int, ...], max_seeds: int, level: float,
+                 spending: str = "hwang_shih_decani") -> tuple[float, ...]:
+    """Exact two-sided t boundaries of one comparison at `level` (see the module docstring)."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level={level!r} is invalid; allowed: a value in (0, 1)")
+    spend = SPENDING[spending]
+    cumulative = [spend(n / max_seeds, level) for n in looks]
+    increments = np.diff([0.0, *cumulative])
+    marginal = [float(stats.t.isf(a / 2.0, n - 1)) if a > 0 else math.inf
+                for a, n in zip(increments, looks)]
+    return tuple(calibrate(null_t_paths(tuple(looks)), cumulative, first=marginal[0],
+                           marginal=marginal))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +197,7 @@ class Decision:
     look: int
     n_seeds: int
     mean: float
-    z: float
+    t: float
     boundary: float
     ci_low: float
     ci_high: float
@@ -171,17 +213,18 @@ class SequentialDesign:
       max_seeds: seeds at the last look.
       step: seeds added per look.
       target_effect: futility width (metric units, 0.02 = 2 points).
+      spending: a key of SPENDING.
     """
     alpha: float = 0.05
     min_seeds: int = 3
     max_seeds: int = 10
     step: int = 1
     target_effect: float = 0.02
-    method: str = "spent_increments"
+    spending: str = "hwang_shih_decani"
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"method={self.method!r} is invalid; allowed: {METHODS}")
+        if self.spending not in SPENDING:
+            raise ValueError(f"spending={self.spending!r} is invalid; allowed: {sorted(SPENDING)}")
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"alpha={self.alpha!r} is invalid; allowed: a value in (0, 1)")
         if self.min_seeds < 3:
@@ -203,15 +246,23 @@ class SequentialDesign:
         return seeds
 
     def boundaries(self, n_comparisons: int) -> list[float]:
-        """z boundary per look for a family of `n_comparisons` (level alpha / m each)."""
+        """t boundary per look at level alpha / n_comparisons (before any rejection)."""
+        return list(self.holm_boundaries(n_comparisons)[n_comparisons - 1])
+
+    def holm_boundaries(self, n_comparisons: int) -> tuple[tuple[float, ...], ...]:
+        """[h - 1]: the t boundaries per look when h comparisons are not yet rejected.
+
+        Level alpha / h, raised where needed so that they never fall as h grows (the
+        monotonicity Maurer & Bretz's shortcut needs; raising a boundary keeps it valid).
+        """
         if n_comparisons < 1:
             raise ValueError(f"n_comparisons={n_comparisons!r} is invalid; allowed: >= 1")
-        fractions = [n / self.max_seeds for n in self.looks]
-        level = self.alpha / n_comparisons
-        if self.method == "z_boundaries":
-            return spending_boundaries(fractions, level)
-        spent = np.diff([0.0] + [obrien_fleming_spending(t, level) for t in fractions])
-        return [float(stats.norm.isf(a / 2.0)) if a > 0 else math.inf for a in spent]
+        looks = tuple(self.looks)
+        out = []
+        for h in range(1, n_comparisons + 1):
+            bounds = t_boundaries(looks, self.max_seeds, self.alpha / h, self.spending)
+            out.append(bounds if not out else tuple(map(max, bounds, out[-1])))
+        return tuple(out)
 
     def decide(self, differences_by_comparison: Mapping[str, Sequence[float]],
                look: int) -> dict[str, Decision]:
@@ -229,16 +280,35 @@ class SequentialDesign:
         """
         if not 0 <= look < len(self.looks):
             raise ValueError(f"look={look!r} is invalid; allowed: 0..{len(self.looks) - 1}")
-        bounds = self.boundaries(len(differences_by_comparison))
-        out = {}
-        for name, values in differences_by_comparison.items():
-            values = np.round(np.asarray(values, dtype=np.float64), 12)
-            for k in range(look + 1):
-                decision = self._decide_one(name, values, k, bounds[k])
-                if decision.status in TERMINAL:
+        holm = self.holm_boundaries(len(differences_by_comparison))
+        values = {name: np.round(np.asarray(v, dtype=np.float64), 12)
+                  for name, v in differences_by_comparison.items()}
+        out: dict[str, Decision] = {}
+        not_rejected = len(values)
+        for k in range(look + 1):
+            current = {name: self._statistics(name, x, k) for name, x in values.items()
+                       if name not in out or out[name].status == CONTINUE}
+            undecided = dict(current)
+            while True:  # Holm: each rejection lowers the others' boundaries (Maurer & Bretz 2013).
+                bound = holm[not_rejected - 1][k]
+                rejected = {name: s for name, s in undecided.items() if abs(s[2]) >= bound}
+                for name, (mean, _, t_stat, low, high) in rejected.items():
+                    status = EFFECTIVE if t_stat > 0 else INEFFECTIVE
+                    out[name] = Decision(status, k, self.looks[k], mean, t_stat, bound, low, high)
+                    del undecided[name]
+                not_rejected -= len(rejected)
+                if not rejected or not undecided:
                     break
-            out[name] = decision
-        return out
+            for name, (mean, width, t_stat, low, high) in undecided.items():
+                if width < self.target_effect and low <= 0.0 <= high:
+                    status = FUTILE
+                elif k == len(self.looks) - 1:
+                    status = NEUTRAL
+                else:
+                    status = CONTINUE
+                bound = holm[max(not_rejected, 1) - 1][k]
+                out[name] = Decision(status, k, self.looks[k], mean, t_stat, bound, low, high)
+        return {name: out[name] for name in values}
 
     def next_round(self, differences_by_comparison: Mapping[str, Sequence[float]],
                    look: int) -> dict[str, int]:
@@ -249,7 +319,8 @@ class SequentialDesign:
         return {name: self.looks[look + 1] for name, d in decisions.items()
                 if d.status == CONTINUE}
 
-    def _decide_one(self, name: str, values: np.ndarray, k: int, bound: float) -> Decision:
+    def _statistics(self, name: str, values: np.ndarray, k: int) -> tuple[float, ...]:
+        """(mean, interval width, t, interval low, interval high) of the first looks[k] values."""
         n = self.looks[k]
         if values.size < n:
             raise ValueError(f"comparison {name!r} has {values.size} differences; look {k} "
@@ -258,23 +329,8 @@ class SequentialDesign:
         mean = float(x.mean())
         sd = float(x.std(ddof=1))
         if sd == 0.0:
-            z = 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
-            low = high = mean
-        else:
-            t_stat = mean / (sd / math.sqrt(n))
-            # p-value matching: the t statistic's quantile mapped to N(0, 1).
-            z = float(-stats.norm.isf(stats.t.cdf(t_stat, n - 1))) if t_stat < 0 else float(
-                stats.norm.isf(stats.t.sf(t_stat, n - 1)))
-            half = float(stats.t.ppf(1.0 - self.alpha / 2.0, n - 1)) * sd / math.sqrt(n)
-            low, high = mean - half, mean + half
-        if z >= bound:
-            status = EFFECTIVE
-        elif z <= -bound:
-            status = INEFFECTIVE
-        elif high - low < self.target_effect and low <= 0.0 <= high:
-            status = FUTILE
-        elif k == len(self.looks) - 1:
-            status = NEUTRAL
-        else:
-            status = CONTINUE
-        return Decision(status, k, n, mean, z, bound, low, high)
+            t_stat = 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
+            return mean, 0.0, t_stat, mean, mean
+        t_stat = mean / (sd / math.sqrt(n))
+        half = float(stats.t.ppf(1.0 - self.alpha / 2.0, n - 1)) * sd / math.sqrt(n)
+        return mean, 2.0 * half, t_stat, mean - half, mean + half

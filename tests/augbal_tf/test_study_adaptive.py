@@ -110,15 +110,15 @@ def test_effective_and_futile_cells_stop_early_the_open_one_and_its_reference_go
         cell: s[0] for cell, s in status.items() if cell != "baseline:unbalanced"}
 
     text = (tmp_path / "study" / "summary.md").read_text()
-    assert "## Adaptive seeds" in text and "Lan & DeMets (1983)" in text
+    assert "## Adaptive seeds" in text and "Lan & DeMets 1983" in text
     assert "Runs: 19 of the 25 that a fixed grid of 5 seeds (--max_seeds) would train (24 % fewer)." in text
     assert "Stopped (max seeds) at the last look (5 seeds)" in text
     assert "| futile | 1 (3 seeds) |" in text and "| neutral | 3 (5 seeds) |" in text
     csv = pd.read_csv(tmp_path / "study" / "summary.csv")
-    assert {"sequential", "look", "look_seeds", "z", "boundary"} <= set(csv.columns)
+    assert {"sequential", "look", "look_seeds", "t", "boundary"} <= set(csv.columns)
     page = (tmp_path / "study" / report_html.REPORT_HTML).read_text()
     assert "<th>status</th><th>look (seeds)</th>" in page and "<td>futile</td>" in page
-    assert "Stopped (max seeds)" in page and "O&#x27;Brien &amp; Fleming (1979)" in page
+    assert "Stopped (max seeds)" in page and "Hwang, Shih &amp; DeCani 1990" in page
 
 
 def test_all_decided_stops_at_the_first_look(tmp_path):
