@@ -3,10 +3,10 @@
 Round 1 trains every cell with seeds 0..min_seeds-1. After each round the
 group-sequential design of `study_sequential` (exact t-scale boundaries, Lan &
 DeMets 1983 alpha spending of the Hwang, Shih & DeCani 1990 type, Holm across the
-comparisons as in Maurer & Bretz 2013, a futility rule) decides every comparison (a cell vs the unbalanced baseline of the same
-ratio) from the recorded paired differences; the next look's seed goes only to
-the comparisons still open, plus the unbalanced baseline cells of their ratio
-that the pairing needs. The study stops when every comparison is decided, at
+comparisons as in Maurer & Bretz 2013, a futility rule) decides every comparison
+(a cell vs the unbalanced baseline of the same ratio) from the recorded paired
+differences; the next look's seed goes only to the comparisons still open, plus
+the unbalanced baseline cells of their ratio that the pairing needs. The study stops when every comparison is decided, at
 the last look (max_seeds), or when the next round would take the cells' summed
 training time (their recorded `wall_time_s`) past `--budget_minutes`.
 
