@@ -8,7 +8,7 @@ once is the uncached run with "image -> features" precomputed: the input pipelin
 keeps its order of examples (shuffle, re-sampling, batching, per-epoch seeds) over
 (features, label) elements. The features go through
 `augbal_tf.backbones.features.cached_features` into `$AUGBAL_WORKSPACE/features`,
-keyed by image bytes, so every cell of a study that stores an image reuses them.
+keyed by the stored image's encoded bytes (no decoding when cached), so every cell of a study that stores an image reuses them.
 """
 
 import dataclasses
@@ -23,8 +23,10 @@ from augbal_tf import config as config_lib
 from augbal_tf import model as model_lib
 from augbal_tf.backbones import features as features_lib
 
-# Decoded images held at once while computing a split's features (the features stay, not the images).
-DECODE_CHUNK = 256
+
+def _decode(encoded: bytes) -> np.ndarray:
+    """The pixels training sees of a stored image (the builder's decoder)."""
+    return prepare.decode_image(tf.constant(encoded)).numpy()
 
 
 def cache_dir() -> pathlib.Path:
@@ -121,19 +123,6 @@ def not_used_record(reason: str) -> dict:
     return {"used": False, "reason": reason, "dir": None, "computed": 0, "read": 0, "backbone_built": None}
 
 
-def _chunks(dataset: tf.data.Dataset):
-    """(uint8 images [n, H, W, 3], labels [n]) of consecutive examples of one image shape."""
-    images, labels = [], []
-    for image, label in dataset.as_numpy_iterator():
-        if images and (image.shape != images[0].shape or len(images) == DECODE_CHUNK):
-            yield np.stack(images), np.asarray(labels, np.int64)
-            images, labels = [], []
-        images.append(image)
-        labels.append(label)
-    if images:
-        yield np.stack(images), np.asarray(labels, np.int64)
-
-
 def split_features(model, variant, splits, image_size: int, directory) -> CachedSplits:
     """The pooled features of every example of `splits`, through the cache in `directory`.
 
@@ -147,10 +136,13 @@ def split_features(model, variant, splits, image_size: int, directory) -> Cached
     counts = {"computed": 0, "read": 0}
     features, labels = {}, {}
     for split in splits:
-        decoded = variant.encoded(split).map(lambda image, label: (prepare.decode_image(image), label),
-                                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        parts = [(features_lib.cached_features(model, images, image_size, directory, counts=counts), chunk_labels)
-                 for images, chunk_labels in _chunks(decoded)]
-        features[split] = np.concatenate([part[0] for part in parts])
-        labels[split] = np.concatenate([part[1] for part in parts])
+        # One pass over the encoded bytes (batched: per-element iteration costs more than the
+        # hashing); images are decoded only for features missing from the cache.
+        encoded, split_labels = [], []
+        for images, batch_labels in variant.encoded(split).batch(1024).as_numpy_iterator():
+            encoded.extend(images)
+            split_labels.append(batch_labels)
+        features[split] = features_lib.encoded_features(model, encoded, image_size, directory, _decode,
+                                                        counts=counts)
+        labels[split] = np.concatenate(split_labels or [np.zeros(0, np.int64)]).astype(np.int64)
     return CachedSplits(features, labels, counts, backbone_built=getattr(model, "built", True))

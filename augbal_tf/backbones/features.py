@@ -19,6 +19,12 @@ import tensorflow as tf
 from augbal_tf import fileio, preprocessing
 
 _CHUNK = 1 << 20
+# Version 2: training keys a stored image by its encoded bytes (`encoded_feature_key`), so a
+# cached cell decodes no image; version-1 files (keyed by decoded pixels) are never read.
+CACHE_VERSION = 2
+# What turns a stored image's bytes into pixels (`augbal_datasets.augbal.prepare.decode_image`):
+# part of the encoded key, since another decoder could give other pixels from the same bytes.
+DECODER = "prepare.decode_image:jpeg=INTEGER_ACCURATE"
 
 
 def weights_identity(weights, seed: int) -> str:
@@ -54,6 +60,20 @@ def feature_key(backbone: str, weights_id: str, image_size: int, normalization: 
     digest = hashlib.sha256(header.encode())
     digest.update(b"\0")
     digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def encoded_feature_key(backbone: str, weights_id: str, image_size: int, normalization: str,
+                        encoded: bytes) -> str:
+    """sha256 hex digest over (cache version, decoder, backbone, weights identity, size, preprocessing, image bytes).
+
+    Keys a stored (PNG or JPEG) image without decoding it: the same bytes give the same pixels.
+    """
+    header = json.dumps({"version": CACHE_VERSION, "decoder": DECODER, "backbone": backbone, "weights": weights_id,
+                         "image_size": image_size, "preprocessing": normalization}, sort_keys=True)
+    digest = hashlib.sha256(header.encode())
+    digest.update(b"\0")
+    digest.update(encoded)
     return digest.hexdigest()
 
 
@@ -114,3 +134,49 @@ def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch
         counts["computed"] = counts.get("computed", 0) + len(missing)
         counts["read"] = counts.get("read", 0) + read
     return np.stack(features).astype(np.float32)
+
+
+def encoded_features(model, encoded, image_size: int, cache_dir, decode, batch_size: int = 32,
+                     counts: dict | None = None) -> np.ndarray:
+    """`cached_features` of stored images given as their encoded bytes, keyed by `encoded_feature_key`.
+
+    Only the images missing from the cache are decoded (`decode(bytes) -> uint8 [H, W, 3]`)
+    and run through the backbone, so a split whose every feature is cached costs one hash
+    and one file read per image.
+
+    Returns:
+      float32 [N, features], row i for encoded[i].
+    """
+    if getattr(model, "bn_mode", None) != "inference":
+        raise ValueError(f"cached features need a backbone in bn_mode='inference' (its features do not change "
+                         f"during training), got bn_mode={getattr(model, 'bn_mode', None)!r}")
+    cache_dir = pathlib.Path(cache_dir)
+    weights_id = model_weights_identity(model)
+    keys = [encoded_feature_key(model.backbone_name, weights_id, image_size, model.preprocessing, bytes(value))
+            for value in encoded]
+    paths = [cache_dir / key[:2] / f"{key}.npy" for key in keys]
+    found: dict[str, np.ndarray] = {}
+    read = 0
+    for key, path in zip(keys, paths):
+        if key not in found and path.is_file():
+            found[key] = np.load(path)
+        read += key in found
+    missing = {key: index for index, key in reversed(list(enumerate(keys))) if key not in found}
+    by_shape: dict[tuple, list] = {}  # One backbone batch holds images of one size.
+    for key, index in missing.items():
+        image = np.asarray(decode(encoded[index]), np.uint8)
+        by_shape.setdefault(image.shape, []).append((key, index, image))
+    for group in by_shape.values():
+        for start in range(0, len(group), batch_size):
+            batch = group[start:start + batch_size]
+            inputs = preprocessing.preprocess_images(tf.constant(np.stack([item[2] for item in batch])), image_size,
+                                                     model.preprocessing)
+            computed = np.asarray(model.features(inputs, training=False), np.float32)
+            for (key, index, _), row in zip(batch, computed):
+                _atomic_save(paths[index], row)
+                found[key] = row
+    if counts is not None:
+        counts["computed"] = counts.get("computed", 0) + len(missing)
+        counts["read"] = counts.get("read", 0) + read
+    width = next(iter(found.values())).shape[0] if found else 0
+    return np.stack([found[key] for key in keys]).astype(np.float32) if keys else np.zeros((0, width), np.float32)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from augbal_tf import model as model_lib
 from augbal_tf import preprocessing
@@ -61,3 +62,45 @@ def test_refuses_a_backbone_whose_statistics_move(tmp_path):
     model = model_lib.create_model("efficientnet_lite0", num_classes=2, image_size=IMAGE_SIZE)
     with pytest.raises(ValueError, match="bn_mode='inference'.*got bn_mode='train'"):
         features_lib.cached_features(model, np.zeros((1, 8, 8, 3), np.uint8), IMAGE_SIZE, tmp_path)
+
+
+def _png(image: np.ndarray) -> bytes:
+    return tf.io.encode_png(image).numpy()
+
+
+def test_encoded_features_decode_only_missing_images_and_equal_the_pixel_path(frozen, tmp_path):
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, size=(3, 40, 40, 3), dtype=np.uint8)
+    encoded = [_png(image) for image in images]
+    decoded = []
+
+    def decode(data):
+        decoded.append(data)
+        return tf.io.decode_png(data, channels=3).numpy()
+
+    counts = {}
+    first = features_lib.encoded_features(frozen, encoded + encoded[:1], IMAGE_SIZE, tmp_path, decode, counts=counts)
+    np.testing.assert_allclose(first[:3], features_lib.cached_features(frozen, images, IMAGE_SIZE, tmp_path / "px"),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(first[3], first[0])
+    assert counts == {"computed": 3, "read": 0} and len(decoded) == 3
+    decoded.clear()
+    again = features_lib.encoded_features(frozen, encoded, IMAGE_SIZE, tmp_path, decode, counts=counts)
+    np.testing.assert_array_equal(again, first[:3])
+    assert not decoded and counts == {"computed": 3, "read": 3}  # Every feature read, no image decoded.
+
+
+def test_encoded_key_changes_with_a_byte_and_the_cache_version(monkeypatch):
+    data = bytearray(_png(np.zeros((4, 4, 3), np.uint8)))
+    base = ("efficientnet_lite0", "imagenet", 224, "lite")
+    key = features_lib.encoded_feature_key(*base, bytes(data))
+    changed = bytearray(data)
+    changed[-20] ^= 1
+    assert features_lib.encoded_feature_key(*base, bytes(changed)) != key
+    for index, value in enumerate(("resnet50", "random:seed=0", 160, "imagenet")):
+        arguments = list(base)
+        arguments[index] = value
+        assert features_lib.encoded_feature_key(*arguments, bytes(data)) != key, value
+    # Files of another cache version (version 1 keyed decoded pixels) sit under other keys: never read.
+    monkeypatch.setattr(features_lib, "CACHE_VERSION", features_lib.CACHE_VERSION - 1)
+    assert features_lib.encoded_feature_key(*base, bytes(data)) != key
