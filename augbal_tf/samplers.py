@@ -7,15 +7,13 @@ same expected count, q_c = sqrt(n_c) counts proportional to sqrt(n_c). The
 draws depend on (seed, epoch) only, so a resumed run sees the same order, and
 the dataset indexes the split instead of holding duplicated copies.
 
-Deferred re-sampling (DRS, Cao et al. 2019) is plain sampling before epoch K
-and class-weighted sampling from K on: `deferred_class_weights` gives the
-weights (None before K), `epoch_indices(..., class_weights=...)` draws them.
+Deferred re-sampling (DRS, Cao et al. 2019, `--drs_epoch`) is plain shuffling
+before epoch K and `--sampler`'s draws from K on (`trainer.epoch_sampler`).
 """
 
 import numpy as np
 import tensorflow as tf
 
-from augbal_tf import losses
 from augbal_tf.config import SAMPLERS  # noqa: F401  (declared with the settings, without TensorFlow)
 
 # A random stream of its own, apart from input_pipeline's shuffle (0) and dropout (1) streams.
@@ -48,7 +46,7 @@ def class_sampling_weights(counts, mode: str) -> np.ndarray:
     return weights
 
 
-def sampler_weights(labels, mode: str, class_weights=None) -> np.ndarray:
+def sampler_weights(labels, mode: str) -> np.ndarray:
     """Per-example sampling probabilities (float64 [N], summing to 1).
 
     Args:
@@ -56,28 +54,12 @@ def sampler_weights(labels, mode: str, class_weights=None) -> np.ndarray:
       mode: `none` (uniform), `class_balanced` (each class 1/C of the draws in
         expectation, over the classes present) or `square_root` (class c's share
         proportional to sqrt(n_c)).
-      class_weights: optional per-class weights [C] replacing `mode`'s (an example
-        of class c gets class_weights[c]); DRS passes `deferred_class_weights`.
 
     Raises:
-      ValueError: on bad labels, an unknown mode, or negative/non-finite class weights.
+      ValueError: on bad labels or an unknown mode.
     """
     labels = _labels(labels)
-    counts = np.bincount(labels)
-    if class_weights is None:
-        per_class = class_sampling_weights(counts, mode)
-    else:
-        if mode not in SAMPLERS:
-            raise ValueError(f"sampler {mode!r} is not valid; allowed: {', '.join(SAMPLERS)}")
-        per_class = np.asarray(class_weights, dtype=np.float64)
-        if per_class.ndim != 1 or per_class.size < counts.size:
-            raise ValueError(f"class_weights must be 1-D with one entry per class (>= {counts.size}), "
-                             f"got shape {per_class.shape}")
-        if not np.isfinite(per_class).all() or (per_class < 0).any():
-            raise ValueError(f"class_weights must be finite and >= 0, got {per_class.tolist()}")
-    weights = per_class[labels]
-    if weights.sum() <= 0:
-        raise ValueError("class_weights give every training example weight 0")
+    weights = class_sampling_weights(np.bincount(labels), mode)[labels]
     return weights / weights.sum()
 
 
@@ -86,10 +68,10 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, epoch, SAMPLER_STREAM]))
 
 
-def epoch_indices(labels, mode: str, seed: int, epoch: int, class_weights=None) -> np.ndarray:
+def epoch_indices(labels, mode: str, seed: int, epoch: int) -> np.ndarray:
     """The training indices of one epoch: int64 [len(labels)], a function of (seed, epoch) only.
 
-    `none` (without class_weights) is a permutation (each example once); the other modes
+    `none` is a permutation (each example once); the other modes
     draw with replacement from `sampler_weights`.
 
     Raises:
@@ -99,19 +81,10 @@ def epoch_indices(labels, mode: str, seed: int, epoch: int, class_weights=None) 
         raise ValueError(f"epoch must be >= 0, got {epoch}")
     labels = _labels(labels)
     rng = epoch_rng(seed, epoch)
-    if mode == "none" and class_weights is None:
+    if mode == "none":
         return rng.permutation(labels.size).astype(np.int64)
-    probabilities = sampler_weights(labels, mode, class_weights)
+    probabilities = sampler_weights(labels, mode)
     return rng.choice(labels.size, size=labels.size, replace=True, p=probabilities).astype(np.int64)
-
-
-def deferred_class_weights(epoch: int, start_epoch: int, counts, beta: float = 0.9999) -> np.ndarray | None:
-    """DRS's per-class sampling weights: None before `start_epoch` (0-based), CB weights from it on.
-
-    The same schedule and weights as `losses.drw_weights` (kaidic/LDAM-DRW's
-    `Resample` rule feeds those weights to its sampler).
-    """
-    return losses.drw_weights(epoch, start_epoch, counts, beta)
 
 
 def elements(dataset: tf.data.Dataset) -> tuple[tf.Tensor, ...]:
@@ -148,7 +121,6 @@ def indexed_dataset(tensors: tuple, indices, chunk: int = 256) -> tf.data.Datase
         gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
 
 
-def resampled_epoch(tensors: tuple, labels, mode: str, seed: int, epoch: int,
-                    class_weights=None) -> tf.data.Dataset:
-    """`indexed_dataset` over `epoch_indices(labels, mode, seed, epoch, class_weights)`."""
-    return indexed_dataset(tensors, epoch_indices(labels, mode, seed, epoch, class_weights))
+def resampled_epoch(tensors: tuple, labels, mode: str, seed: int, epoch: int) -> tf.data.Dataset:
+    """`indexed_dataset` over `epoch_indices(labels, mode, seed, epoch)`."""
+    return indexed_dataset(tensors, epoch_indices(labels, mode, seed, epoch))

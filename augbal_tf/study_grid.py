@@ -36,7 +36,9 @@ BASELINES: dict[str, tuple[dict, dict]] = {
 REFERENCE_BASELINE = "unbalanced"
 
 # Every remedy cell (#13): unbalanced sampling + these training fields, compared with the
-# unbalanced baseline of the same seed. Other remedy parameters (--focal_gamma, ...) come from the base.
+# unbalanced baseline of the same seed. Every other training flag comes from the base, as for
+# the baselines: a base --loss=focal trains remedy:mixup with focal loss, as it trains the
+# unbalanced baseline it is compared with (remedy:logit_adjusted sets its own loss).
 REMEDIES: dict[str, dict] = {
     "logit_adjusted": {"loss": "logit_adjusted"},
     "balanced_softmax": {"loss": "balanced_softmax"},
@@ -47,16 +49,13 @@ REMEDIES: dict[str, dict] = {
     "remix": {"mix": "remix"},
     "posthoc": {"posthoc_tau": 1.0},
     "crt": {},  # + crt_epochs at CRT_FRACTION of --epochs, after them (`remedy_fields`).
-    "tau_norm": {"tau_norm": True},  # tau chosen on the validation split.
+    "tau_norm": {"tau_norm": True, "tau_norm_tau": None},  # tau chosen on the validation split.
     "drs": {"sampler": "class_balanced"},  # + drs_epoch at DRW_FRACTION of --epochs.
 }
 # Cao et al. re-weight (and re-sample) from epoch 160 of 200.
 DRW_FRACTION = 0.8
 # Kang et al. re-train the classifier 10 epochs after 90 of joint training: ~0.1 of them, added.
 CRT_FRACTION = 0.1
-# A remedy cell starts from none of the remedies, whatever the base config sets.
-_NO_REMEDY = {"loss": "cross_entropy", "drw_epoch": 0, "posthoc_tau": 0.0, "mix": "none", "crt_epochs": 0,
-              "tau_norm": False, "tau_norm_tau": None, "drs_epoch": 0}
 # `<augmentation>+<remedy>` in --remedies: augmentation oversampling combined with a remedy.
 COMBINE = "+"
 # Every cell trains without online augmentation or re-sampling unless it is an online cell.
@@ -78,7 +77,9 @@ def split_remedy(name: str) -> tuple[str | None, str]:
 
 
 def remedy_fields(name: str, epochs: int) -> dict:
-    """The training fields of remedy cell `name` (or of the remedy of `<aug>+<remedy>`) for `epochs` epochs.
+    """The training fields remedy cell `name` (or the remedy of `<aug>+<remedy>`) sets, for `epochs` epochs.
+
+    Only the remedy's own fields: the cell takes every other training flag from the base.
 
     Raises:
       ValueError: for an unknown name, or ldam_drw/drs with fewer than 2 epochs (no epoch to switch at).
@@ -86,7 +87,7 @@ def remedy_fields(name: str, epochs: int) -> dict:
     name = split_remedy(name)[1]
     if name not in REMEDIES:
         raise ValueError(f"remedy {name!r} is not valid; allowed: {', '.join(REMEDIES)}")
-    fields = {**_NO_REMEDY, **REMEDIES[name]}
+    fields = dict(REMEDIES[name])
     if name in ("ldam_drw", "drs"):
         if epochs < 2:
             raise ValueError(f"--remedies={name} needs --epochs >= 2 (its switch is at {DRW_FRACTION:.0%} of "
@@ -157,6 +158,10 @@ def expand(grid: Grid, base: config_lib.TrainConfig, study_dir: str, export_cell
 
     Within a seed the cells sharing a dataset variant (unbalanced and class_weight)
     are adjacent, so `--keep_datasets=false` can delete each variant early.
+
+    Raises:
+      ValueError: naming the cell, when its fields conflict with the base flags (e.g.
+        remedy:crt with a base --loss=class_balanced).
     """
     cells = []
     for ratio in grid.ratios:
@@ -168,10 +173,13 @@ def expand(grid: Grid, base: config_lib.TrainConfig, study_dir: str, export_cell
             named += [(ONLINE, name, {"strategy": "unbalanced"}, online_fields(name))
                       for name in grid.online_augmentations]
             for kind, name, data_fields, train_fields in named:
-                data = dataclasses.replace(base.data, imbalance_ratio=ratio, data_seed=seed,
-                                           **{"augmentation": None, "augmentation_params": {}, **data_fields})
-                config = dataclasses.replace(base, data=data, seed=seed, export=export_cells, overwrite=False,
-                                             **{"class_weight": "none", **_NO_ONLINE, **train_fields})
+                try:
+                    data = dataclasses.replace(base.data, imbalance_ratio=ratio, data_seed=seed,
+                                               **{"augmentation": None, "augmentation_params": {}, **data_fields})
+                    config = dataclasses.replace(base, data=data, seed=seed, export=export_cells, overwrite=False,
+                                                 **{"class_weight": "none", **_NO_ONLINE, **train_fields})
+                except ValueError as error:
+                    raise ValueError(f"cell {kind}:{name} of the study: {error}") from None
                 cells.append(Cell(kind, name, ratio, seed, config, cell_workdir(study_dir, kind, name, ratio, seed)))
     return cells
 

@@ -45,8 +45,11 @@ def test_remedy_cells_train_unbalanced_with_the_remedy_fields(tmp_path):
     for label, cell_config in first_seed.items():
         assert cell_config.data.strategy == "unbalanced" and cell_config.class_weight == "none", label
     assert first_seed["remedy:ldam_drw"].loss == "ldam" and first_seed["remedy:ldam_drw"].drw_epoch == 8
-    assert first_seed["remedy:posthoc"].loss == "cross_entropy" and first_seed["remedy:posthoc"].posthoc_tau == 1.0
-    assert first_seed["remedy:mixup"].mix == "mixup" and first_seed["remedy:mixup"].loss == "cross_entropy"
+    # The base --loss trains every cell that sets no loss of its own, the baseline included.
+    assert first_seed["baseline:unbalanced"].loss == "focal"
+    assert first_seed["remedy:posthoc"].loss == "focal" and first_seed["remedy:posthoc"].posthoc_tau == 1.0
+    assert first_seed["remedy:mixup"].mix == "mixup" and first_seed["remedy:mixup"].loss == "focal"
+    assert first_seed["remedy:logit_adjusted"].loss == "logit_adjusted"
     assert first_seed["remedy:focal"].focal_gamma == 1.0  # Remedy parameters come from the base.
     assert all(cfg.drw_epoch == 0 for label, cfg in first_seed.items() if label != "remedy:ldam_drw")
     assert cells[1].workdir.endswith("ratio_4/remedy_logit_adjusted/seed_0")
@@ -79,15 +82,30 @@ def test_remedy_names_and_kind():
 
 def test_crt_tau_norm_and_drs_cells_get_their_fields():
     crt = study_grid.remedy_fields("crt", 20)
-    assert crt["crt_epochs"] == 2 and crt["loss"] == "cross_entropy" and crt["drw_epoch"] == 0
+    assert crt == {"crt_epochs": 2}  # Every other field from the base.
     assert study_grid.remedy_fields("crt", 3)["crt_epochs"] == 1  # At least one cRT epoch.
     assert study_grid.remedy_fields("tau_norm", 20)["tau_norm"] is True
     assert study_grid.remedy_fields("tau_norm", 20)["tau_norm_tau"] is None  # Chosen on validation.
     drs = study_grid.remedy_fields("drs", 10)
     assert (drs["drs_epoch"], drs["sampler"]) == (8, "class_balanced")
-    # Every other cell starts from none of them.
-    assert all(study_grid.remedy_fields(name, 10)[key] in (0, False, None)
-               for name in ("logit_adjusted", "mixup") for key in ("crt_epochs", "tau_norm", "drs_epoch"))
+    # A remedy sets its own fields only.
+    assert study_grid.remedy_fields("logit_adjusted", 10) == {"loss": "logit_adjusted"}
+    assert study_grid.remedy_fields("mixup", 10) == {"mix": "mixup"}
+
+
+def test_base_remedy_flags_apply_to_every_cell_and_a_conflict_names_the_cell(tmp_path):
+    config = _remedy_study(tmp_path, ("logit_adjusted", "mixup", "posthoc"), epochs=4, posthoc_tau=0.5,
+                           mix="remix")
+    first_seed = {cell.label: cell.config for cell in study.expand_grid(config) if cell.seed == 0}
+    assert {label: (cfg.loss, cfg.mix, cfg.posthoc_tau) for label, cfg in first_seed.items()} == {
+        "baseline:unbalanced": ("cross_entropy", "remix", 0.5), "remedy:logit_adjusted": ("logit_adjusted", "remix", 0.5),
+        "remedy:mixup": ("cross_entropy", "mixup", 0.5), "remedy:posthoc": ("cross_entropy", "remix", 1.0)}
+    # cRT re-balances the head itself: with a base class-balanced loss the grid fails before training.
+    config = _remedy_study(tmp_path, ("crt",), epochs=4, loss="class_balanced")
+    with pytest.raises(ValueError, match=r"cell remedy:crt of the study: --crt_epochs=1 re-trains the head with "
+                                         "class-balanced sampling; with --drw_epoch, --class_weight=balanced or "
+                                         "--loss=class_balanced"):
+        study.expand_grid(config)
 
 
 def test_combined_cells_parse_into_augmentation_and_remedy():
