@@ -5,11 +5,20 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+try:  # SIMD byte translation (Apache-2.0; albumentations pulls it in too)
+    import stringzilla as _sz
+except ImportError:  # pragma: no cover - the cv2 path gives the same bytes
+    _sz = None
+
+_LEVELS = np.arange(256, dtype=np.uint8).reshape(1, 256)
 
 
 # OpenCV's Python bindings mistake tiny arrays (1x1xC, 4x1) for scalars in array-scalar
 # operations; below this many pixels those operations run in numpy instead.
 _SMALL = 64
+# From this many values on, a table through StringZilla beats one OpenCV pass (150x150x3: 5.8
+# vs 18.9 us including the table).
+_TRANSLATE_MIN = 1 << 14
 
 
 def add_scalar(image: np.ndarray, values) -> np.ndarray:
@@ -72,7 +81,14 @@ def posterize(image: np.ndarray, bits: int) -> np.ndarray:
 def multiply(image: np.ndarray, factor: float) -> np.ndarray:
     """Scales every value by `factor` >= 0 with rounding and saturation."""
     if image.dtype == np.uint8:
-        # One SIMD pass (|x * factor| is x * factor for factor >= 0).
+        # |x * factor| is x * factor for factor >= 0. Large images: convertScaleAbs's own
+        # 256 values mapped through StringZilla's translate (same bytes, 3.4x faster at 512 px:
+        # 77 vs 258 us, benchmarks/results/augstatic_vs_albumentations_notes.md).
+        if _sz is not None and image.size >= _TRANSLATE_MIN and image.flags.c_contiguous:
+            table = cv2.convertScaleAbs(_LEVELS, alpha=float(factor)).reshape(256)
+            out = image.copy()
+            _sz.translate(memoryview(out.reshape(-1)), memoryview(table), inplace=True)
+            return out
         return cv2.convertScaleAbs(image, alpha=float(factor)).reshape(image.shape)
     return np.clip(image * np.float32(factor), 0.0, 1.0)
 

@@ -247,3 +247,18 @@ def test_color_is_torchs_blend_with_the_floored_gray_for_every_factor(factor):
     blended = fpolicy._blend_exact(image.reshape(-1), factor, gray)  # pylint: disable=protected-access
     expected = np.clip(blended, 0, 255).astype(np.uint8).reshape(image.shape)
     np.testing.assert_array_equal(fpolicy.color(image, factor), expected)
+
+
+def test_multiply_through_a_byte_table_is_convert_scale_abs_for_many_factors():
+    # Large uint8 images map through a 256-entry table (StringZilla) instead of one
+    # cv2.convertScaleAbs pass: the bytes must be OpenCV's, every level, every factor drawn.
+    from augstatic.functional import pixel as fpixel  # pylint: disable=import-outside-toplevel
+
+    image = np.tile(np.arange(256, dtype=np.uint8), 3 * 128).reshape(128, 256, 3)
+    image[:64] = np.random.default_rng(11).integers(0, 256, size=(64, 256, 3), dtype=np.uint8)
+    for factor in np.random.default_rng(12).uniform(0.0, 3.0, size=200).tolist() + [0.0, 1.0, 0.5]:
+        expected = cv2.convertScaleAbs(image, alpha=factor)
+        np.testing.assert_array_equal(fpixel.multiply(image, factor), expected, err_msg=str(factor))
+    out = augstatic.create("MultiplicativeNoise")(image, rng=0)
+    factor = augstatic.create("MultiplicativeNoise").sample(np.random.default_rng(0), image.shape)
+    np.testing.assert_array_equal(out, cv2.convertScaleAbs(image, alpha=float(factor[0])))
