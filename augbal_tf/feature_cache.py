@@ -7,7 +7,7 @@ epoch (online augmentation, batch mixing) training the head on features computed
 once is the uncached run with "image -> features" precomputed: the input pipeline
 keeps its order of examples (shuffle, re-sampling, batching, per-epoch seeds) over
 (features, label) elements. The features go through
-`augbal_tf.backbones.features.cached_features` into `$AUGBAL_WORKSPACE/features`,
+`augbal_tf.backbones.features.encoded_features` into `$AUGBAL_WORKSPACE/features`,
 keyed by the stored image's encoded bytes (no decoding when cached), so every cell of a study that stores an image reuses them.
 """
 
@@ -65,7 +65,7 @@ def refusal(config: config_lib.TrainConfig) -> str | None:
 
 
 class Extractor:
-    """What `features_lib.cached_features` needs of the run's classifier, the backbone built on first use.
+    """What `features_lib.encoded_features` needs of the run's classifier, the backbone built on first use.
 
     The backbone is `model_lib.classifier_backbone` of the run (float32, BatchNorm in
     inference mode: the features the full model's backbone gives). It is built when
