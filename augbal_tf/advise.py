@@ -49,6 +49,9 @@ MIN_SEEDS, MAX_SEEDS = study_stats.MIN_SEEDS, 10
 # the cost of an image scales with its pixel count.
 IMAGES_PER_SECOND_150PX = 75.0
 CELL_OVERHEAD_SECONDS = 8.0  # Tracing, evaluation, metrics.
+# A study child process (importing TensorFlow, the cell runner) starts every
+# `StudyConfig.cells_per_process` cells: ~4.8 s on 2 cores, charged to the cells it runs.
+CHILD_START_SECONDS = 4.8
 # Building a cell's dataset variant (benchmarks/results/build_throughput.md: ~800 images/s).
 BUILD_IMAGES_PER_SECOND = 800.0
 # What practitioners start from, when the pretrained extra is installed: a frozen ImageNet
@@ -58,10 +61,11 @@ PRETRAINED_DEFAULTS = {"model": "efficientnet_lite0", "weights": "imagenet", "fr
 # Flags that choose the backbone: any of them given, advise keeps the user's choice.
 BACKBONE_FLAGS = ("model", "weights", "freeze_backbone", "bn_mode", "fine_tune_epoch")
 # Cached-feature cells, measured by launch/intel_scene/advise_mini.flags on 2 cores
-# (docs/results/intel_scene_advise_mini): ~5 s outside the epochs (variant, model from the
-# in-process weights, tracing), the head's 10 epochs over 1300 features in ~2 s, and each new
-# image ~1/80 s (augmentation, storing, one EfficientNet-Lite0 forward pass at 96 px).
-CACHED_CELL_OVERHEAD_SECONDS = 5.0
+# (docs/results/intel_scene_advise_mini): ~5 s outside the epochs, of which ~2.4 s are the
+# cell's share of its child's start and ~2.6 s its own work (variant, model from the
+# in-process weights, tracing), the head's 10 epochs over 1300 features in ~2 s, and each
+# new image ~1/80 s (augmentation, storing, one EfficientNet-Lite0 forward pass at 96 px).
+CACHED_CELL_OVERHEAD_SECONDS = 2.6
 HEAD_IMAGES_PER_SECOND = 10000.0
 FEATURES_PER_SECOND_96PX = 80.0
 ADVICE_MD = "advice.md"
@@ -199,10 +203,16 @@ def check_datasets(base: config_lib.TrainConfig, cells: Sequence[study_grid.Cell
         raise ValueError(f"{where}: {error}") from None
 
 
+def child_start_seconds_per_cell() -> float:
+    """The share of a study child's start-up that each of its cells carries."""
+    return CHILD_START_SECONDS / study.StudyConfig.cells_per_process
+
+
 def estimate_cell_seconds(train_images: int, epochs: int, image_size: int) -> float:
     """Estimated wall time of one cell on an idle machine of this kind (2 CPU cores)."""
     rate = IMAGES_PER_SECOND_150PX * (150.0 / image_size) ** 2
-    return CELL_OVERHEAD_SECONDS + train_images / BUILD_IMAGES_PER_SECOND + epochs * train_images / rate
+    return (CELL_OVERHEAD_SECONDS + child_start_seconds_per_cell() + train_images / BUILD_IMAGES_PER_SECOND
+            + epochs * train_images / rate)
 
 
 def backbone_defaults(given: Sequence[str], pretrained_installed: bool | None = None) -> tuple[dict, str]:
@@ -231,7 +241,7 @@ def estimate_cached_seconds(counts: dict[str, int], train_images: int, epochs: i
     """(seconds per cell, one-time seconds) of cells training a head on cached features."""
     feature_rate = FEATURES_PER_SECOND_96PX * (96.0 / image_size) ** 2
     generated = train_images - sum(counts.values())  # Oversampled copies: new features per cell.
-    cell = (CACHED_CELL_OVERHEAD_SECONDS + train_images / BUILD_IMAGES_PER_SECOND
+    cell = (CACHED_CELL_OVERHEAD_SECONDS + child_start_seconds_per_cell() + train_images / BUILD_IMAGES_PER_SECOND
             + generated / feature_rate + epochs * train_images / HEAD_IMAGES_PER_SECOND)
     return cell, sum(counts.values()) / feature_rate
 

@@ -12,6 +12,7 @@ import pytest
 from augbal_tf import advise
 from augbal_tf import config as config_lib
 from augbal_tf import fileio
+from augbal_tf import study
 from augbal_tf import workdir as workdir_lib
 
 
@@ -52,6 +53,10 @@ def test_the_budget_sizes_seeds_and_drops_candidates(tmp_path):
     base = _base(tmp_path, tmp_path, epochs=10, image_size=64)
     counts = {"buildings": 1000, "sea": 300}
     cell = advise.estimate_cell_seconds(2000, 10, 64)
+    # Each cell carries its share of a study child's start (one child per 2 cells by default).
+    without_start = (advise.CELL_OVERHEAD_SECONDS + 2000 / advise.BUILD_IMAGES_PER_SECOND
+                     + 10 * 2000 / (advise.IMAGES_PER_SECOND_150PX * (150 / 64) ** 2))
+    assert cell - without_start == pytest.approx(advise.CHILD_START_SECONDS / study.StudyConfig.cells_per_process)
     roomy = advise.make_plan(counts, base, budget_minutes=600)
     assert roomy.seeds == tuple(range(advise.MAX_SEEDS)) and roomy.augmentations == advise.AUGMENTATIONS
     assert roomy.remedies == advise.REMEDIES
@@ -220,8 +225,11 @@ def test_sharded_advice_makes_one_plan_and_merges_like_one_process(tmp_path):
     assert len(fake.calls) == shards[0]["plan"].num_cells and not (out / advise.ADVICE_MD).exists()
     assert not (out / "study" / "results.csv").exists()
     # A shard whose budget gives another plan (fewer seeds) would overlap the others' cells.
+    plan = shards[0]["plan"]
+    four_seeds = (plan.setup_seconds + (plan.num_cells // len(plan.seeds) * 4 + 1.5) * plan.cell_seconds) / 60
     with pytest.raises(ValueError, match=r"differs from the one the shards .* --budget_minutes"):
-        advise.advise(_base(folder, tmp_path), str(out), 1.2, train_fn=fake, num_shards=2, shard_index=1, **grid)
+        advise.advise(_base(folder, tmp_path), str(out), four_seeds, train_fn=fake, num_shards=2, shard_index=1,
+                      **grid)
     with pytest.raises(ValueError, match=r"--shard_index=2 is not valid with --num_shards=2"):
         advise.advise(_base(folder, tmp_path), str(tmp_path / "never"), 60, num_shards=2, shard_index=2, **grid)
     assert not (tmp_path / "never").exists()
