@@ -9,15 +9,31 @@ process does not help: with `clear_session`, `gc.collect()` and glibc's
 one child process (TensorFlow imported once per child), replaced after
 `cells_per_process` cells (default 2): peak memory is flat in the number of
 cells, at most one child's `cells_per_process` cells above a fresh one, and a
-cell that kills its process (out of memory) costs only that cell.
+cell that kills its process (out of memory) costs only that cell. A child dies
+with the study process: a killed study leaves no cell training on its own.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 
 from augbal_tf import config as config_lib
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """In the child: be killed when the study process dies (Linux), so no orphan keeps writing a cell."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # The parent died before the request took effect.
+        os._exit(1)  # pylint: disable=protected-access
 
 
 def _train(config: config_lib.TrainConfig, workdir: str) -> dict:
@@ -46,8 +62,11 @@ class CellRunner:
             # spawn: a fresh interpreter, no TensorFlow state inherited from this process.
             # Not max_tasks_per_child: its replacement child can start while the old one is still
             # exiting (the next submit races the join), and both held memory at once (3.1 vs 2.0 GB).
+            # The child is killed with this process (`_die_with_parent`); prctl's signal follows the
+            # creating thread, and the pool starts its child from the caller's (the study's) thread.
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with_parent, initargs=(os.getpid(),))
         try:
             return self._pool.submit(fn, *args).result()
         except concurrent.futures.process.BrokenProcessPool:

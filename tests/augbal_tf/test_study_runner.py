@@ -1,6 +1,11 @@
 """Cells trained in recycled child processes give the numbers of in-process training."""
 
 import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -37,6 +42,52 @@ def test_a_child_runs_cells_per_process_calls_and_has_exited_before_the_next_sta
         runner.close()
     children = pids[1:]
     assert children[0] == children[1] != children[2] == children[3] != children[4]
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # Exited while we looked.
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+def test_a_killed_study_process_takes_its_child_with_it():
+    # The study process, its child busy in a cell (a long sleep), then SIGKILL of the study process.
+    study_process = subprocess.Popen([sys.executable, "-c", (
+        "import time; from augbal_tf import study_runner; "
+        "study_runner.CellRunner(1).call(time.sleep, 120)")])
+    try:
+        deadline = time.monotonic() + 60
+        while not (children := _children(study_process.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert children, "the study process started no child"
+        time.sleep(3)  # The child is past its start-up, inside the cell.
+        children = _children(study_process.pid)
+        study_process.send_signal(signal.SIGKILL)
+        study_process.wait()
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(pid) for pid in children), "a child outlived the killed study process"
+    finally:
+        study_process.kill()
+        for pid in _children(study_process.pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_child_processes_reproduce_in_process_training(tmp_path):
