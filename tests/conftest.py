@@ -29,3 +29,14 @@ def intel_scene_mini() -> pathlib.Path:
         pytest.skip("intel_scene_mini not found: expected ../shared/data/intel_scene_mini "
                     "beside the repository or $AUGBAL_INTEL_SCENE_MINI (CI always has it)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_real_study(tmp_path_factory) -> dict:
+    """One tiny real study as two sharded processes (cells in child processes) and in this process.
+
+    Shared by test_study_runner and test_study_shards (tests/augbal_tf/tiny_study_runs.py).
+    """
+    from tests.augbal_tf import tiny_study_runs  # pylint: disable=import-outside-toplevel
+
+    return tiny_study_runs.run(tmp_path_factory.mktemp("tiny_real_study"))

@@ -7,10 +7,10 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 
-from augbal_tf import config as config_lib
-from augbal_tf import study, study_grid, study_runner, train
+from augbal_tf import study_report, study_runner
 
 pytestmark = pytest.mark.slow
 
@@ -90,14 +90,15 @@ def test_a_killed_study_process_takes_its_child_with_it():
             os.kill(pid, signal.SIGKILL)
 
 
-def test_child_processes_reproduce_in_process_training(tmp_path):
-    base = config_lib.make(source="sample", classes=("tshirt_top", "shirt"), minority=("shirt",),
-                           train_per_class=40, validation_per_class=8, test_per_class=16, image_size=32,
-                           epochs=1, batch_size=16, log_images=0, data_dir=str(tmp_path / "tfds"))
-    grid = study_grid.Grid(ratios=(4.0,), baselines=("unbalanced",), seeds=(0, 1, 2))
-    children = study.run_study(study.StudyConfig(base, str(tmp_path / "children"), grid, cells_per_process=2),
-                               log=lambda _: None)
-    in_process = study.run_study(study.StudyConfig(base, str(tmp_path / "here"), grid),
-                                 train.train_and_evaluate, log=lambda _: None)
+def test_child_processes_reproduce_in_process_training(tiny_real_study):
+    # Two shards trained the study's 4 cells in child processes (shard 0 one cell per child, shard 1
+    # both cells in one child) while the test process trained the same study in itself.
+    for code, _, err in tiny_real_study["shards"]:
+        assert code == 0, err[-3000:]
+    assert tiny_real_study["report"][0] == 0, tiny_real_study["report"][2][-3000:]
+    children, in_process = (pd.read_csv(tiny_real_study[name] / study_report.SUMMARY_CSV)
+                            for name in ("sharded", "single"))
+    assert set(children["cell"]) == {"baseline:unbalanced", "aug:HorizontalFlip"}
+    assert children["cell"].tolist() == in_process["cell"].tolist()
     assert children["mean"].tolist() == in_process["mean"].tolist()
     assert children["std"].tolist() == in_process["std"].tolist()

@@ -2,7 +2,8 @@
 concurrently on one folder, merged by --report_only, against one process on another folder.
 
 The unit tests use the stand-in trainer of test_study.py (no TensorFlow); the real run
-trains 4 one-epoch cells at 32 px on the embedded sample, in subprocesses.
+(tests/augbal_tf/tiny_study_runs.py, shared with test_study_runner) trains 4 one-epoch cells at
+32 px on the embedded sample in two shard processes, and the same study in the test process.
 """
 
 import json
@@ -17,7 +18,7 @@ import pytest
 from augbal_tf import locks, study, study_report, study_shards
 from tests.augbal_tf.test_study import FakeTrainer, _study
 
-TIMEOUT_S = 900  # Generous for a loaded machine: the real run needs ~90 CPU-s, ~50 s on 2 idle cores.
+TIMEOUT_S = 300  # The bad-flag command: it exits before importing TensorFlow.
 
 
 def test_the_shards_are_disjoint_and_cover_the_grid(tmp_path):
@@ -139,60 +140,24 @@ def _assert_same_results(left: pathlib.Path, right: pathlib.Path) -> None:
                                   pd.read_csv(right / study_report.SUMMARY_CSV))
 
 
-def _flags(tmp_path: pathlib.Path, name: str) -> list[str]:
-    values = {"source": "sample", "classes": "tshirt_top,shirt", "minority": "shirt", "train_per_class": 20,
-              "validation_per_class": 8, "test_per_class": 8, "image_size": 32, "epochs": 1, "batch_size": 16,
-              "log_images": 0, "data_dir": tmp_path / name / "tfds", "study_dir": tmp_path / name / "study",
-              "ratios": 4, "baselines": "unbalanced", "augmentations": "HorizontalFlip", "seeds": "0,1",
-              "cells_per_process": 0}  # Each process trains in itself: one TensorFlow start each.
-    return [f"--{key}={value}" for key, value in values.items()]
-
-
-def _start(log_path: pathlib.Path, flag_list: list[str], *extra: str,
-           python_options: tuple[str, ...] = ()) -> subprocess.Popen:
-    # Output to files, not pipes: a full pipe would stall a shard until the test reads it.
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    with open(log_path.with_suffix(".out"), "w") as out, open(log_path.with_suffix(".err"), "w") as err:
-        return subprocess.Popen([sys.executable, *python_options, "-m", "augbal_tf.study", *flag_list, *extra],
-                                stdout=out, stderr=err, text=True, env=environment)
-
-
-def _wait(processes: list[subprocess.Popen], log_paths: list[pathlib.Path]) -> list[tuple[int, str, str]]:
-    """(exit code, stdout, stderr) of each process; every one is killed if any runs too long."""
-    try:
-        for process in processes:
-            process.wait(timeout=TIMEOUT_S)
-    finally:
-        for process in processes:
-            process.kill()  # A no-op once it exited; never leaves a process behind.
-            process.wait()
-    return [(process.returncode, path.with_suffix(".out").read_text(), path.with_suffix(".err").read_text())
-            for process, path in zip(processes, log_paths)]
-
-
 @pytest.mark.slow
-def test_two_real_shards_at_once_then_report_only_equal_one_process(tmp_path):
-    sharded, single = _flags(tmp_path, "sharded"), _flags(tmp_path, "single")
-    logs = [tmp_path / f"shard{index}" for index in range(2)] + [tmp_path / "single", tmp_path / "report"]
-    # The two shards and the one-process study all start at once (3 processes, 4 cells each way:
-    # the unbalanced reference and one augmentation, 2 seeds, the least a report compares).
-    processes = [_start(logs[index], sharded, "--num_shards=2", f"--shard_index={index}") for index in range(2)]
-    processes.append(_start(logs[2], single))
-    outcomes = _wait(processes, logs[:3])
-    for code, _, err in outcomes:
+def test_two_real_shards_at_once_then_report_only_equal_one_process(tiny_real_study):
+    # tests/augbal_tf/tiny_study_runs.py: the two shards ran at once on one folder while the test
+    # process trained the same study in another (4 cells each way: the unbalanced reference and
+    # one augmentation, 2 seeds, the least a report compares), then --report_only merged the shards.
+    for index, (code, out, err) in enumerate(tiny_real_study["shards"]):
         assert code == 0, err[-3000:]
-    for index, (_, out, _) in enumerate(outcomes[:2]):
         assert f"shard {index} of 2: 2 of the 4 cells" in out and "--report_only" in out
-    study_dir = tmp_path / "sharded" / "study"
-    assert not (study_dir / study.RESULTS_CSV).exists()
+    study_dir = tiny_real_study["sharded"]
+    assert study.RESULTS_CSV not in tiny_real_study["files_before_merge"]
+    assert study_shards.LAYOUT_FILE in tiny_real_study["files_before_merge"]
     # The merge reads metrics only: TensorFlow is never imported (-X importtime lists every import).
-    [(code, out, err)] = _wait([_start(logs[3], sharded, "--report_only", python_options=("-X", "importtime"))],
-                               logs[3:])
+    code, out, err = tiny_real_study["report"]
     assert code == 0, err[-3000:]
     imported = [line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")]
     assert "augbal_tf.study_report" in imported and "tensorflow" not in imported
     assert "report of 4 of 4 finished cells" in out
-    _assert_same_results(study_dir, tmp_path / "single" / "study")
+    _assert_same_results(study_dir, tiny_real_study["single"])
     for name in ("summary.md", "summary.png", "report.html"):
         assert (study_dir / name).stat().st_size > 0
 
