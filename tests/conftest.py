@@ -40,3 +40,26 @@ def tiny_real_study(tmp_path_factory) -> dict:
     from tests.augbal_tf import tiny_study_runs  # pylint: disable=import-outside-toplevel
 
     return tiny_study_runs.run(tmp_path_factory.mktemp("tiny_real_study"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run_config(tmp_path_factory):
+    """2 classes of the embedded sample, 40/10/20 images per class, 32 px, 2 epochs (`tiny_run`'s flags)."""
+    from augbal_tf import config as config_lib  # pylint: disable=import-outside-toplevel
+
+    return config_lib.make(
+        data_dir=str(tmp_path_factory.mktemp("tfds")), source="sample", classes=("tshirt_top", "pullover"),
+        train_per_class=40, test_per_class=20, validation_per_class=10, image_size=32, epochs=2,
+        batch_size=16, patience=0, log_images=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_run_config, tmp_path_factory) -> tuple[str, dict]:
+    """(workdir, metrics) of one finished in-process run of `tiny_run_config`, exported.
+
+    Shared by test_train and test_export_evaluate; tests must not change its workdir.
+    """
+    from augbal_tf import train  # pylint: disable=import-outside-toplevel
+
+    workdir = str(tmp_path_factory.mktemp("tiny_run") / "workdir")
+    return workdir, train.train_and_evaluate(tiny_run_config, workdir)

@@ -236,25 +236,35 @@ def test_predict_images_errors(exported, tmp_path):
         evaluation.predict_images(classifier, tmp_path / "broken", batch_size=8)
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_clis(*commands: tuple[str, ...]) -> list[subprocess.CompletedProcess]:
+    """`python -m augbal_tf.evaluate` with each argument list, the processes side by side."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", "augbal_tf.evaluate", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+    processes = [subprocess.Popen([sys.executable, "-m", "augbal_tf.evaluate", *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env) for args in commands]
+    done = []
+    try:
+        for process in processes:
+            stdout, stderr = process.communicate(timeout=300)
+            done.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+    finally:
+        for process in processes:
+            process.kill()  # A no-op once it exited; never leaves a process behind.
+            process.wait()
+    return done
 
 
 @pytest.mark.slow
 def test_cli_predicts_images_and_reports_errors(exported, tmp_path):
     write_image_folder(tmp_path / "images")
     output = tmp_path / "out" / "predictions.json"
-    done = run_cli(f"--saved_model={exported}", f"--images={tmp_path / 'images'}",
-                   f"--output={output}")
+    done, missing = run_clis(
+        (f"--saved_model={exported}", f"--images={tmp_path / 'images'}", f"--output={output}"),
+        (f"--saved_model={tmp_path / 'nope'}", f"--images={tmp_path / 'images'}", f"--output={tmp_path / 'x.json'}"))
     assert done.returncode == 0, done.stderr
     result = json.loads(output.read_text())
     assert len(result["predictions"]) == 3 and result["class_names"] == list(CLASS_NAMES)
     assert "3 images predicted" in done.stdout
 
-    missing = run_cli(f"--saved_model={tmp_path / 'nope'}", f"--images={tmp_path / 'images'}",
-                      f"--output={tmp_path / 'x.json'}")
     assert missing.returncode != 0
     assert "nope does not exist" in missing.stderr
     assert not (tmp_path / "x.json").exists()
@@ -266,33 +276,29 @@ E2E_CLASSES = ("tshirt_top", "pullover")
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    from augbal_tf import config as config_lib
-    from augbal_tf import train
-    config = config_lib.make(
-        data_dir=str(tmp_path_factory.mktemp("tfds")), source="sample", classes=E2E_CLASSES,
-        train_per_class=32, test_per_class=12, validation_per_class=8, image_size=32, epochs=1,
-        batch_size=16, patience=0, log_images=0)
-    workdir = tmp_path_factory.mktemp("run") / "workdir"
-    train.train_and_evaluate(config, str(workdir))
-    return config, workdir, json.loads((workdir / "metrics.json").read_text())
+def trained_run(tiny_run_config, tiny_run):
+    """tests/conftest.py's tiny run (2 epochs, 20 test images per class; shared with test_train)."""
+    workdir, run_metrics = tiny_run
+    assert tuple(tiny_run_config.data.classes) == E2E_CLASSES
+    return tiny_run_config, pathlib.Path(workdir), run_metrics
 
 
 @pytest.mark.slow
 def test_cli_on_the_exported_model_reproduces_metrics_json(trained_run, tmp_path):
     _, workdir, run_metrics = trained_run
     output = tmp_path / "test.json"
-    done = run_cli(f"--flagfile={workdir / 'flags.txt'}", f"--saved_model={workdir / 'export'}",
-                   "--split=test", f"--output={output}")
+    done, bad_split = run_clis(
+        (f"--flagfile={workdir / 'flags.txt'}", f"--saved_model={workdir / 'export'}", "--split=test",
+         f"--output={output}"),
+        (f"--flagfile={workdir / 'flags.txt'}", f"--saved_model={workdir / 'export'}", "--split=bogus",
+         f"--output={tmp_path / 'bogus.json'}"))
     assert done.returncode == 0, done.stderr
     result = json.loads(output.read_text())
     # Same object, same numbers, to the last bit (roc_auc included).
     assert result == run_metrics["test"]
-    assert result["num_examples"] == 24 and result["roc_auc"] is not None
+    assert result["num_examples"] == 40 and result["roc_auc"] is not None
     assert set(result["per_class"]) == set(E2E_CLASSES)
 
-    bad_split = run_cli(f"--flagfile={workdir / 'flags.txt'}", f"--saved_model={workdir / 'export'}",
-                        "--split=bogus", f"--output={tmp_path / 'bogus.json'}")
     assert bad_split.returncode != 0
     assert "split 'bogus' is not in dataset variant" in bad_split.stderr
     assert "'test'" in bad_split.stderr  # lists the available splits

@@ -27,17 +27,13 @@ CLASSES = ("tshirt_top", "pullover")
 
 
 @pytest.fixture(scope="module")
-def base_config(tmp_path_factory) -> config_lib.TrainConfig:
-    return config_lib.make(
-        data_dir=str(tmp_path_factory.mktemp("tfds")), source="sample", classes=CLASSES,
-        train_per_class=40, test_per_class=20, validation_per_class=10, image_size=32, epochs=2,
-        batch_size=16, patience=0, log_images=4)
+def base_config(tiny_run_config) -> config_lib.TrainConfig:
+    return tiny_run_config  # tests/conftest.py: 40/10/20 images per class, 32 px, 2 epochs, log_images=4.
 
 
 @pytest.fixture(scope="module")
-def finished_run(base_config, tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("run") / "workdir")
-    return workdir, train.train_and_evaluate(base_config, workdir)
+def finished_run(tiny_run):
+    return tiny_run  # The run of base_config (shared with test_export_evaluate).
 
 
 def _tags(log_dir: str) -> set[str]:
