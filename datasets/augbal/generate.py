@@ -11,9 +11,11 @@ original (never from an encoded copy), then encoded once.
 import collections
 import copy
 import dataclasses
+import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -218,6 +220,47 @@ def _decode(data: bytes | np.ndarray, name: str) -> images.DecodedImage:
     return images.DecodedImage(rgb=rgb, format="array", converted=True)
 
 
+class _StoredOriginals:
+    """The stored (decoded, resized, encoded) bytes of recent originals, up to `limit` bytes in all.
+
+    Every variant of a study stores its real images the same way, so a process that builds
+    many of them (a study's child) encodes each original once. Thread-safe (the builder's
+    threads share it); keyed by the file's sha256, the store size and the encoding.
+    """
+
+    def __init__(self, limit: int):
+        self.limit, self.size = limit, 0
+        self._items: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key) -> bytes | None:
+        with self._lock:
+            if key is None or key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value: bytes) -> None:
+        if key is None or len(value) > self.limit:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self.size += len(value)
+            while self.size > self.limit:
+                self.size -= len(self._items.popitem(last=False)[1])
+
+
+_STORED = _StoredOriginals(64 << 20)
+
+
+def _stored_key(data: bytes | np.ndarray, store_size: int | None, encoding: str) -> tuple | None:
+    if not isinstance(data, bytes):  # In-memory sources (the sample) decode nothing.
+        return None
+    return hashlib.sha256(data).digest(), store_size, encoding
+
+
 class Materializer:
     """Turns the planned examples of one original into tfds example dicts.
 
@@ -244,11 +287,14 @@ class Materializer:
         info = self.info[source_id]
         resized = store_size is not None and (info.height, info.width) != (store_size, store_size)
         rgb = None
-        original_bytes = None
+        stored_key = _stored_key(data, store_size, self.config.encoding)
+        original_bytes = _STORED.get(stored_key)
         out = []
         for spec in specs:
             if spec.kind != sampling.GENERATED and info.keep_bytes and not resized:
                 image, name, params = data, "", "{}"
+            elif spec.kind != sampling.GENERATED and original_bytes is not None:
+                image, name, params = original_bytes, "", "{}"  # Stored by an earlier variant: not decoded.
             else:
                 if rgb is None:
                     rgb = _decode(data, source_id).rgb
@@ -260,6 +306,7 @@ class Materializer:
                 else:
                     if original_bytes is None:
                         original_bytes = images.encode(rgb, self.config.encoding)
+                        _STORED.put(stored_key, original_bytes)
                     image, name, params = original_bytes, "", "{}"
             out.append((spec.key, {
                 "image": image,

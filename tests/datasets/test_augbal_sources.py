@@ -106,3 +106,21 @@ def test_a_rescan_of_an_unchanged_folder_decodes_nothing(tmp_path, monkeypatch):
     (root / "empty").mkdir()  # An empty class folder lists no file but fails the scan.
     with pytest.raises(ValueError, match="holds no image files"):
         generate.scan(sources.ManualSource(root), None, False, 16)
+
+
+def test_a_second_variant_of_a_folder_reuses_its_stored_originals(tmp_path, monkeypatch):
+    from augbal_datasets.augbal import generate, images  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(generate, "_STORED", generate._StoredOriginals(64 << 20))  # pylint: disable=protected-access
+    encoded = []
+    encode = images.encode
+    monkeypatch.setattr(images, "encode", lambda rgb, encoding: encoded.append(1) or encode(rgb, encoding))
+    config = dict(minority="sea", imbalance_ratio=4, validation_per_class=2, test_per_class=4, store_size=8,
+                  strategy="oversample_augment", augmentation="HorizontalFlip")
+    first = prepare.prepare_variant(config, tmp_path / "one", DUMMY / "intel_layout", num_workers=1)
+    generated = sum(ex["generated"] for ex in augbal_helpers.examples(first, "train"))
+    originals = len(encoded) - generated
+    assert originals > 0 and generated > 0
+    encoded.clear()
+    again = prepare.prepare_variant(config, tmp_path / "two", DUMMY / "intel_layout", num_workers=1)
+    assert len(encoded) == generated  # Every original's stored bytes reused; generated copies encoded.
+    assert augbal_helpers.content(again) == augbal_helpers.content(first)
