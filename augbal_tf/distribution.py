@@ -33,6 +33,22 @@ def configure_cpu_devices(count: int) -> None:
                          f"new process") from error
 
 
+# MirroredStrategy per device list, built once per process: every new MirroredStrategy numbers its
+# collective ops from the same group and instance keys, and the runtime keeps the first tensor
+# shape seen under a key, so a second run in the process (a study child's next cell) whose
+# gradients differ in size (another head, cRT's head-only step) fails with "Shape mismatch in the
+# collective instance". One strategy keeps allocating fresh keys.
+_MIRRORED: dict[tuple[str, ...], tf.distribute.MirroredStrategy] = {}
+
+
+def _mirrored(devices: list) -> tf.distribute.MirroredStrategy:
+    """This process's MirroredStrategy over `devices` (logical devices), built at the first call."""
+    names = tuple(device.name for device in devices)
+    if names not in _MIRRORED:
+        _MIRRORED[names] = tf.distribute.MirroredStrategy(list(names))
+    return _MIRRORED[names]
+
+
 def _cluster_tasks() -> int:
     """Number of tasks in TF_CONFIG's cluster (0 without TF_CONFIG)."""
     cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
@@ -76,13 +92,13 @@ def create_strategy(name: str, jit_compile: bool = False) -> tf.distribute.Strat
     gpus = tf.config.list_logical_devices("GPU")
     cpus = tf.config.list_logical_devices("CPU")
     if name == "auto":
-        strategy = tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
+        strategy = _mirrored(gpus) if gpus else tf.distribute.get_strategy()
     elif name == "mirrored":
         if jit_compile and not gpus:
             raise ValueError("--jit_compile with --distribution_strategy=mirrored over CPU devices is not "
                              "supported (XLA crashes on MirroredStrategy over logical CPUs); drop "
                              "--jit_compile or use --distribution_strategy=one_device")
-        strategy = tf.distribute.MirroredStrategy([device.name for device in (gpus or cpus)])
+        strategy = _mirrored(gpus or cpus)
     elif name == "one_device":
         strategy = tf.distribute.OneDeviceStrategy((gpus or cpus)[0].name)
     else:

@@ -224,7 +224,10 @@ flags.DEFINE_list("remedies", [],
 flags.DEFINE_list("online_augmentations", [],
                   "Online augmentation cells (#14), each unbalanced sampling + one augstatic transform or "
                   "policy applied to every training image every epoch (e.g. randaugment,trivialaugmentwide), "
-                  "compared with the unbalanced baseline of the same seed.")
+                  "compared with the unbalanced baseline of the same seed. <Transform>+<pairing> pairs it "
+                  "with more minority draws: +class_balanced or +square_root (--sampler), +oversample_random "
+                  "(random oversampling), +minority (random oversampling, the transform on the minority "
+                  "classes only), e.g. randaugment+class_balanced, named online:RandAugment+class_balanced.")
 flags.DEFINE_integer("screen", 0,
                      "Before the grid, rank --augmentations by affinity and diversity (Gontijo-Lopes et al. "
                      "2020; one clean reference run and one run per candidate at the first ratio and seed) and "

@@ -145,7 +145,7 @@ def resolve_online_classes(config: config_lib.TrainConfig, class_names, counts) 
     """The class indices --online_classes names (None: all).
 
     `minority` is the variant's --minority classes; without them, every class whose
-    training count equals the smallest count.
+    count equals the smallest (train.py passes the real counts, `real_counts`).
     """
     if config.online_classes == "all":
         return None

@@ -63,9 +63,30 @@ _NO_ONLINE = {"online_augmentation": "", "online_augmentation_params": "", "onli
               "sampler": "none"}
 
 
+# `<Transform>+<pairing>` in --online_augmentations: the online transform paired with a way to
+# see the minority more often (an online policy alone on unbalanced data adds no minority
+# signal: quickstart_online's RandAugment cells all called every image the majority class).
+# Each pairing: its dataset fields and training fields beside the online transform.
+ONLINE_PAIRINGS: dict[str, tuple[dict, dict]] = {
+    "class_balanced": ({"strategy": "unbalanced"}, {"sampler": "class_balanced"}),
+    "square_root": ({"strategy": "unbalanced"}, {"sampler": "square_root"}),
+    "oversample_random": ({"strategy": "oversample_random"}, {}),
+    # Random oversampling, the transform applied to the minority classes only (albumentations#1661).
+    "minority": ({"strategy": "oversample_random"}, {"online_classes": "minority"}),
+}
+
+
+def online_data_fields(name: str) -> dict:
+    """The dataset fields of online cell `name`: unbalanced, or its pairing's (`RandAugment+minority`)."""
+    _, _, pairing = name.partition(COMBINE)
+    return ONLINE_PAIRINGS[pairing][0] if pairing else {"strategy": "unbalanced"}
+
+
 def online_fields(name: str) -> dict:
-    """The training fields of online cell `name` (#14): unbalanced sampling + `name` applied online to all classes."""
-    return {**_NO_ONLINE, "online_augmentation": name}
+    """The training fields of online cell `name` (#14): the transform applied online to all classes
+    (`RandAugment`), or with its pairing's sampler or classes (`RandAugment+class_balanced`)."""
+    transform, _, pairing = name.partition(COMBINE)
+    return {**_NO_ONLINE, "online_augmentation": transform, **(ONLINE_PAIRINGS[pairing][1] if pairing else {})}
 
 
 def split_remedy(name: str) -> tuple[str | None, str]:
@@ -170,7 +191,7 @@ def expand(grid: Grid, base: config_lib.TrainConfig, study_dir: str, export_cell
             named += [(AUGMENTATION, *_augmentation_fields(entry, base), {}) for entry in grid.augmentations]
             named += [(REMEDY, name, remedy_data_fields(name, base), remedy_fields(name, base.epochs))
                       for name in grid.remedies]
-            named += [(ONLINE, name, {"strategy": "unbalanced"}, online_fields(name))
+            named += [(ONLINE, name, online_data_fields(name), online_fields(name))
                       for name in grid.online_augmentations]
             for kind, name, data_fields, train_fields in named:
                 try:
@@ -225,10 +246,12 @@ def resolve_augmentations(names: Sequence[str]) -> tuple[str | study_effective.E
 
 
 def resolve_online_augmentations(names: Sequence[str]) -> tuple[str, ...]:
-    """Canonical augstatic names of `--online_augmentations` (e.g. randaugment -> RandAugment).
+    """Canonical online cell names of `--online_augmentations`: an augstatic name
+    (randaugment -> RandAugment) or `<name>+<pairing>` with a pairing of ONLINE_PAIRINGS
+    (randaugment+class_balanced -> RandAugment+class_balanced).
 
     Raises:
-      ValueError: naming --online_augmentations for an unknown name.
+      ValueError: naming --online_augmentations for an unknown name or pairing.
     """
     import augstatic  # Imported here: only studies with online cells need it.
 
@@ -237,8 +260,13 @@ def resolve_online_augmentations(names: Sequence[str]) -> tuple[str, ...]:
         key = name.strip()
         if not key:
             continue
+        transform, combined, pairing = key.partition(COMBINE)
+        pairing = pairing.strip().lower()
+        if combined and pairing not in ONLINE_PAIRINGS:
+            raise ValueError(f"--online_augmentations: {key!r} pairs the transform with {pairing!r}; allowed "
+                             f"after {COMBINE!r}: {', '.join(ONLINE_PAIRINGS)}")
         try:
-            canonical = augstatic.lookup(key).__name__
+            canonical = augstatic.lookup(transform.strip()).__name__ + (COMBINE + pairing if combined else "")
         except ValueError as error:
             raise ValueError(f"--online_augmentations: {error}") from None
         if canonical not in resolved:

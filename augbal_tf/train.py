@@ -272,7 +272,8 @@ def _train_locked(config: config_lib.TrainConfig, workdir: pathlib.Path, strateg
     shot_counts = input_pipeline.real_counts(variant)
 
     # Online augmentation and re-sampling (#14, #13): the training split only.
-    online = input_pipeline.online_augmentation(config, class_names, counts)
+    # `--online_classes=minority` by real counts: after oversampling every class has the majority's.
+    online = input_pipeline.online_augmentation(config, class_names, shot_counts)
 
     # The cached-feature fast path (#12): the same pipeline over features computed once.
     refusal = feature_cache.refusal(config)

@@ -1,22 +1,34 @@
-"""Test helper: trains every remedy of #13 in one process on one strategy, and evaluates each export.
+"""Test helper: trains every remedy of #13 in one process on one strategy, resumes each, evaluates each export.
 
     python tests/augbal_tf/remedy_matrix.py --distribution_strategy=mirrored --cpu_devices=2 --data_dir=D --root=R
 
 One process for all runs (TensorFlow starts once; the study trains its cells the same way).
-Each run has 2 epochs so that the deferred remedies switch; with --interrupt, every run is
-first stopped after epoch 1 by an exception in the epoch hook, then resumed in the process.
-Writes R/matrix.json, {name: {"metrics": metrics.json, "evaluate": the export's test metrics, "resumed": bool}}.
+Each run has 2 epochs so that the deferred remedies switch. After the epochs of RESUME_AFTER
+the epoch hook copies the workdir as a SIGKILL there would leave it (snapshot, best weights,
+run.json; the hook fires after the snapshot is written), and each copy is resumed in this
+process once the uninterrupted run has finished: resumed == uninterrupted without training
+the epochs before the copy twice.
+Writes R/matrix.json, {name: {"metrics": metrics.json, "evaluate": the export's test metrics,
+"weights": digest of best.weights.h5, "resumed": {epoch: {"metrics", "weights", "trained": epochs}}}}.
 """
 
+import hashlib
 import json
+import os
 import pathlib
+import shutil
+import subprocess
+import sys
 
 from absl import app, flags
+import h5py
+import numpy as np
 
 from augbal_tf import config as config_lib
 from augbal_tf import evaluation
 from augbal_tf import flags as flags_lib  # noqa: F401  (defines the training flags)
 from augbal_tf import input_pipeline
+from augbal_tf import locks
 from augbal_tf import train
 
 # Every remedy at least once, combined where the flags allow (one --loss per run). `combined` holds
@@ -31,46 +43,83 @@ MATRIX = {
                                    "sampler": "square_root", "tau_norm": True, "tau_norm_tau": 0.5,
                                    "strategy": "oversample_random"},
     "balanced_softmax_drw_remix": {"loss": "balanced_softmax", "drw_epoch": 1, "cb_beta": 0.99, "mix": "remix"},
-    # LDAM's cosine head through export and evaluate (logit_adjusted: test_remedies_training's posthoc_run).
+    # LDAM's cosine head through export and evaluate.
     "ldam_drw": {"loss": "ldam", "drw_epoch": 1, "cb_beta": 0.99},
+    # The served post-hoc offsets on top of the adjusted loss (test_remedies_training reads this run).
+    "logit_adjusted_posthoc": {"loss": "logit_adjusted", "posthoc_tau": 1.0},
 }
 VARIANT = {"source": "sample", "classes": ("tshirt_top", "pullover"), "train_per_class": 16, "imbalance_ratio": 4,
            "test_per_class": 8, "validation_per_class": 4, "image_size": 32, "batch_size": 8, "patience": 0,
            "log_images": 0, "head_width": 16, "epochs": 2}
+# Epochs after which a run is copied and resumed: 1 is the last plain epoch before DRW and DRS
+# switch; combined's 3 is its first cRT epoch (past the switch to the cRT stage's snapshot).
+RESUME_AFTER = {"combined": (1, 3)}
+DEFAULT_RESUME_AFTER = (1,)
 
 # --data_dir, --distribution_strategy and --cpu_devices are the training flags.
 flags.DEFINE_string("root", None, "Folder of the runs' workdirs.")
 flags.DEFINE_list("only", [], "Names of MATRIX to run (default: all).")
-flags.DEFINE_bool("interrupt", False, "Stop every run after epoch 1 and resume it in the process.")
 
 
-class Stop(Exception):
-    pass
+def config_of(name: str, data_dir: str, distribution_strategy: str = "auto",
+              cpu_devices: int = 0) -> config_lib.TrainConfig:
+    """The TrainConfig of MATRIX entry `name` (tests rebuild it to read the run's dataset variant)."""
+    return config_lib.make(data_dir=data_dir, distribution_strategy=distribution_strategy, cpu_devices=cpu_devices,
+                           **VARIANT, **MATRIX[name])
+
+
+def weights_digest(path: pathlib.Path) -> str:
+    """sha256 over every array of a .weights.h5 file, by name (the file's bytes hold more than the values)."""
+    digest = hashlib.sha256()
+    with h5py.File(path, "r") as weights:
+        names = []
+        weights.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
+        for name in sorted(names):
+            digest.update(name.encode() + np.ascontiguousarray(weights[name][()]).tobytes())
+    return digest.hexdigest()
+
+
+def run(data_dir, root, strategy: str, cpu_devices: int = 0, only=(), timeout_s: float = 1800) -> dict:
+    """Runs this script in a subprocess (tests' entry) and returns its matrix.json."""
+    done = subprocess.run([sys.executable, __file__, f"--data_dir={data_dir}", f"--root={root}",
+                           f"--distribution_strategy={strategy}", f"--cpu_devices={cpu_devices}",
+                           *([f"--only={','.join(only)}"] if only else [])],
+                          capture_output=True, text=True, timeout=timeout_s,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((pathlib.Path(root) / "matrix.json").read_text())
 
 
 def main(argv) -> None:
     del argv
     out = {}
-    for name, fields in MATRIX.items():
+    root = pathlib.Path(flags.FLAGS.root)
+    for name in MATRIX:
         if flags.FLAGS.only and name not in flags.FLAGS.only:
             continue
-        config = config_lib.make(data_dir=flags.FLAGS.data_dir, distribution_strategy=flags.FLAGS.distribution_strategy,
-                                 cpu_devices=flags.FLAGS.cpu_devices, **VARIANT, **fields)
-        workdir = pathlib.Path(flags.FLAGS.root, name)
-        resumed = False
-        if flags.FLAGS.interrupt:
-            def stop(state):
-                if state.epochs_done == 1:
-                    raise Stop()
-            try:
-                train.train_and_evaluate(config, str(workdir), after_epoch=stop)
-            except Stop:
-                resumed = True
-        metrics = train.train_and_evaluate(config, str(workdir))
+        config = config_of(name, flags.FLAGS.data_dir, flags.FLAGS.distribution_strategy, flags.FLAGS.cpu_devices)
+        workdir = root / name
+        resume_after = RESUME_AFTER.get(name, DEFAULT_RESUME_AFTER)
+
+        def copy(state, name=name, workdir=workdir, resume_after=resume_after):
+            if state.epochs_done in resume_after:
+                shutil.copytree(workdir, root / f"{name}.after_{state.epochs_done}",
+                                ignore=lambda _, names: [n for n in names if locks.is_lock_file(pathlib.Path(n))])
+
+        metrics = train.train_and_evaluate(config, str(workdir), after_epoch=copy)
         classifier = evaluation.load_saved_model(workdir / "export")
         evaluated = evaluation.evaluate_split(classifier, input_pipeline.load_variant(config).builder, "test", 8)
-        out[name] = {"metrics": metrics, "evaluate": evaluated, "resumed": resumed}
-    pathlib.Path(flags.FLAGS.root, "matrix.json").write_text(json.dumps(out))
+        resumed = {}
+        for epoch in resume_after:
+            copied = root / f"{name}.after_{epoch}"
+            trained = []  # The epochs the resumed call trains: none before the copy's.
+            resumed_metrics = train.train_and_evaluate(config, str(copied),
+                                                       after_epoch=lambda state: trained.append(state.epochs_done))
+            resumed[epoch] = {"metrics": resumed_metrics, "weights": weights_digest(copied / "best.weights.h5"),
+                              "trained": trained}
+        out[name] = {"metrics": metrics, "evaluate": evaluated, "weights": weights_digest(workdir / "best.weights.h5"),
+                     "resumed": resumed}
+    (root / "matrix.json").write_text(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -97,19 +97,17 @@ def data_dir(tmp_path_factory) -> pathlib.Path:
 
 
 def _side_by_side(data_dir, root: pathlib.Path, **overrides) -> dict:
-    """One uninterrupted two-worker run and the same flags in one process, run side by side."""
+    """One uninterrupted two-worker run, and the same flags trained in this process while it runs."""
+    from augbal_tf import train  # pylint: disable=import-outside-toplevel
+
     single = root / "single"
     deadline = time.monotonic() + TIMEOUT_S
     with _cluster(data_dir, root / "multi", root, None, **overrides) as workers:
-        reference = _start(_flags(data_dir, single, **overrides), root / "single.log", {})
-        try:
-            codes = _wait_all([*workers, reference], deadline)
-        finally:
-            if reference.poll() is None:
-                reference.kill()
-                reference.wait(timeout=60)
-    logs = {name: (root / f"{name}.log").read_text() for name in ("worker_0", "worker_1", "single")}
-    assert codes == [0, 0, 0], "\n".join(text[-3000:] for text in logs.values())
+        # The reference in this process: no TensorFlow start of its own.
+        train.train_and_evaluate(config_lib.make(data_dir=str(data_dir), **{**RUN, **overrides}), str(single))
+        codes = _wait_all(workers, deadline)
+    logs = {name: (root / f"{name}.log").read_text() for name in ("worker_0", "worker_1")}
+    assert codes == [0, 0], "\n".join(text[-3000:] for text in logs.values())
     return {"multi": root / "multi", "single": single, "logs": logs}
 
 

@@ -182,11 +182,34 @@ def test_online_flags_round_trip_through_the_flagfile():
 KILLING_TRAIN = pathlib.Path(__file__).with_name("killing_train.py")
 
 
-def _train(flag_list, kill_after_epoch=None):
+def _start(flag_list, kill_after_epoch=None) -> subprocess.Popen:
     command = ([sys.executable, str(KILLING_TRAIN), f"--kill_after_epoch={kill_after_epoch}"]
                if kill_after_epoch is not None else [sys.executable, "-m", "augbal_tf.train"])
-    return subprocess.run([*command, *flag_list], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
+    return subprocess.Popen([*command, *flag_list], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def _wait(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    try:
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        process.kill()  # A no-op once it exited; never leaves a process behind.
+        process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _train(flag_list, kill_after_epoch=None) -> subprocess.CompletedProcess:
+    return _wait(_start(flag_list, kill_after_epoch))
+
+
+def _parsed(flag_list):
+    import copy  # pylint: disable=g-import-not-at-top
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    from augbal_tf import flags as flags_lib  # noqa: F401  pylint: disable=g-import-not-at-top
+
+    values = copy.deepcopy(flags.FLAGS)
+    values(["train", *flag_list])
+    return values
 
 
 def _flags(data_dir, workdir):
@@ -201,12 +224,20 @@ def _flags(data_dir, workdir):
 def test_killed_and_resumed_run_with_randaugment_equals_an_uninterrupted_run(tmp_path):
     data_dir = str(tmp_path / "tfds")
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
-    result = _train(_flags(data_dir, reference))
+    # The variant first, so the reference and the run to kill, started side by side, do not both build it.
+    input_pipeline.load_variant(config_lib.from_flags(_parsed(_flags(data_dir, reference))))
+    running = _start(_flags(data_dir, reference))
+    try:
+        killed = _train(_flags(data_dir, interrupted), kill_after_epoch=1)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        resumed = _train(_flags(data_dir, interrupted))
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    except BaseException:
+        running.kill()  # A failure above should not wait for the reference to finish.
+        raise
+    finally:
+        result = _wait(running)
     assert result.returncode == 0, result.stderr[-3000:]
-    killed = _train(_flags(data_dir, interrupted), kill_after_epoch=1)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    resumed = _train(_flags(data_dir, interrupted))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming from the snapshot after epoch 1" in resumed.stderr
     expected, actual = (json.loads((path / "metrics.json").read_text()) for path in (reference, interrupted))
     strip = lambda history: [{k: v for k, v in entry.items() if k != "seconds"} for entry in history]  # noqa: E731
@@ -272,3 +303,18 @@ def test_a_mirrored_pipeline_on_two_cpus_sees_the_one_device_pixels(tmp_path):
     # Online augmentation changed them (not a trivially equal identity pipeline).
     plain, _ = _pixels(_pipeline(encoded, 13, sampler="square_root", batch_size=4).epoch(seed=3, epoch=1))
     assert not np.array_equal(plain[:12], images[:12])
+
+
+def test_minority_only_after_random_oversampling_resolves_the_class_with_fewer_real_images(tmp_path):
+    # After oversample_random both classes have 16 training images; the minority is the one with 4 real ones.
+    from augbal_tf import train  # pylint: disable=g-import-not-at-top
+
+    config = config_lib.make(source="sample", classes=("tshirt_top", "pullover"), train_per_class=16,
+                             imbalance_ratio=4, strategy="oversample_random", test_per_class=4,
+                             validation_per_class=4, image_size=32, batch_size=8, epochs=1, patience=0,
+                             log_images=0, head_width=8, export=False, data_dir=str(tmp_path / "tfds"),
+                             online_augmentation="HorizontalFlip", online_classes="minority")
+    metrics = train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert sorted(metrics["train_counts"]) == [16, 16] and sorted(metrics["shot_counts"]) == [4, 16]
+    assert metrics["online"]["online_classes"] == "minority"
+    assert metrics["online"]["online_classes_resolved"] == [config.data.classes[int(np.argmin(metrics["shot_counts"]))]]

@@ -1,15 +1,13 @@
 """The #13 remedies wired into training: every loss, DRW, post-hoc adjustment, mixup/Remix.
 
-Loss wiring is checked on the Trainer with synthetic images (no dataset); one
-imbalanced sample variant runs end to end (metrics.json records, export and the
-evaluate command), and in subprocesses under mirrored/one_device strategies and
-across a SIGKILL at the DRW switch.
+Loss wiring is checked on the Trainer with synthetic images (no dataset); the
+logit-adjusted run of the remedy matrix (trained once per session for this file and
+test_decoupled_training, which checks every remedy per strategy and across resumes)
+is checked end to end: metrics.json records, export and the evaluate command.
 """
 
 import json
 import os
-import pathlib
-import signal
 import subprocess
 import sys
 
@@ -30,7 +28,6 @@ pytestmark = pytest.mark.slow
 TIMEOUT_S = 300
 COUNTS = np.array([12, 4])
 CLASSES = ("tshirt_top", "pullover")
-KILLING_TRAIN = pathlib.Path(__file__).with_name("killing_train.py")
 
 
 def _batch(size: int = 8, seed: int = 1):
@@ -148,24 +145,16 @@ def test_defaults_keep_the_flags_hash_of_runs_before_the_remedies():
     assert config_lib.flags_hash(config) == hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()
 
 
-# --- end to end on an imbalanced sample variant ---------------------------------------------------
-
-VARIANT = {"source": "sample", "classes": ",".join(CLASSES), "train_per_class": 16, "imbalance_ratio": 4,
-           "test_per_class": 8, "validation_per_class": 4, "image_size": 32, "batch_size": 8, "patience": 0,
-           "log_images": 0, "head_width": 16}
-
+# --- end to end: the logit-adjusted run of the default strategy's remedy matrix (conftest) ---------
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> str:
-    return str(tmp_path_factory.mktemp("tfds"))
+def posthoc_run(remedy_data_dir, remedy_matrix_default):
+    """(config, workdir, metrics.json) of remedy_matrix's `logit_adjusted_posthoc` run (2 epochs)."""
+    import remedy_matrix  # pylint: disable=import-outside-toplevel (tests/augbal_tf is on sys.path)
 
-
-@pytest.fixture(scope="module")
-def posthoc_run(data_dir, tmp_path_factory):
-    fields = {**VARIANT, "classes": CLASSES}
-    config = config_lib.make(data_dir=data_dir, epochs=1, posthoc_tau=1.0, loss="logit_adjusted", **fields)
-    workdir = tmp_path_factory.mktemp("posthoc") / "run"
-    return config, workdir, train.train_and_evaluate(config, str(workdir))
+    root, results = remedy_matrix_default
+    name = "logit_adjusted_posthoc"
+    return remedy_matrix.config_of(name, remedy_data_dir), root / name, results[name]["metrics"]
 
 
 def test_metrics_json_records_counts_loss_and_posthoc(posthoc_run):
@@ -194,55 +183,6 @@ def test_export_and_evaluate_command_reproduce_metrics_json_with_posthoc(posthoc
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(output.read_text()) == metrics["test"]
-
-
-def _train(flag_list: list[str], kill_after_epoch: int | None = None) -> subprocess.CompletedProcess:
-    command = ([sys.executable, str(KILLING_TRAIN), f"--kill_after_epoch={kill_after_epoch}"]
-               if kill_after_epoch is not None else [sys.executable, "-m", "augbal_tf.train"])
-    return subprocess.run([*command, *flag_list], capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
-
-
-def _ldam_drw_flags(data_dir: str, workdir: pathlib.Path, **overrides) -> list[str]:
-    values = {**VARIANT, "workdir": workdir, "data_dir": data_dir, "epochs": 2, "loss": "ldam", "drw_epoch": 1,
-              "cb_beta": 0.99, "noexport": None, **overrides}
-    return [f"--{key}" if value is None else f"--{key}={value}" for key, value in values.items()]
-
-
-def _without_seconds(metrics: dict) -> dict:
-    return {key: metrics[key] for key in ("selected_epoch", "validation", "test", "epochs_run", "remedies")} | {
-        "history": [{key: value for key, value in entry.items() if key != "seconds"} for entry in metrics["history"]]}
-
-
-def test_ldam_drw_resumes_across_the_switch_exactly_one_device_and_mirrored(posthoc_run, data_dir, tmp_path):
-    reference = tmp_path / "reference"
-    done = _train(_ldam_drw_flags(data_dir, reference, distribution_strategy="one_device"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    expected = json.loads((reference / "metrics.json").read_text())
-    record = expected["remedies"]
-    counts = np.array(expected["train_counts"])
-    assert record["drw"]["epoch"] == 1
-    np.testing.assert_allclose(record["drw"]["weights"], losses.drw_weights(1, 1, counts, 0.99), rtol=1e-6)
-    np.testing.assert_allclose(record["ldam_margins"], losses.ldam_margins(counts, 0.5), rtol=1e-6)
-
-    interrupted = tmp_path / "interrupted"
-    flag_list = _ldam_drw_flags(data_dir, interrupted, distribution_strategy="one_device")
-    killed = _train(flag_list, kill_after_epoch=1)  # The snapshot before the first re-weighted epoch.
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    resumed = _train(flag_list)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "Resuming from the snapshot after epoch 1" in resumed.stderr
-    assert _without_seconds(json.loads((interrupted / "metrics.json").read_text())) == _without_seconds(expected)
-
-    mirrored = tmp_path / "mirrored"
-    # Remix too: each replica mixes its own sub-batch.
-    done = _train(_ldam_drw_flags(data_dir, mirrored, distribution_strategy="mirrored", cpu_devices=2, mix="remix"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "2 replica(s) in sync" in done.stderr
-    metrics = json.loads((mirrored / "metrics.json").read_text())
-    assert metrics["remedies"] == {**record, "mix": {"mode": "remix", "alpha": 1.0, "kappa": 3.0, "tau": 0.5}}
-    assert metrics["epochs_run"] == 2
-    assert all(np.isfinite(entry["train"]["loss"]) for entry in metrics["history"])
 
 
 def test_evaluate_split_reads_the_counts_of_the_export(posthoc_run):

@@ -88,3 +88,36 @@ def test_the_study_flags_reach_the_grid():
             "--remedies=logit_adjusted"])
     grid = study.study_from_flags(values).grid
     assert grid.online_augmentations == ("RandAugment",) and grid.remedies == ("logit_adjusted",)
+
+
+def test_paired_online_cells_sample_or_oversample_beside_the_transform(tmp_path):
+    names = study_grid.resolve_online_augmentations(
+        ["randaugment+class_balanced", "RandAugment+Square_Root", "augmix+oversample_random",
+         "trivialaugmentwide+minority", "randaugment"])
+    assert names == ("RandAugment+class_balanced", "RandAugment+square_root", "AugMix+oversample_random",
+                     "TrivialAugmentWide+minority", "RandAugment")
+    cells = study.expand_grid(_online_study(tmp_path, names))
+    first_seed = {cell.label: cell for cell in cells if cell.seed == 0}
+    expected = {  # label: (strategy, online transform, sampler, online classes)
+        "online:RandAugment+class_balanced": ("unbalanced", "RandAugment", "class_balanced", "all"),
+        "online:RandAugment+square_root": ("unbalanced", "RandAugment", "square_root", "all"),
+        "online:AugMix+oversample_random": ("oversample_random", "AugMix", "none", "all"),
+        "online:TrivialAugmentWide+minority": ("oversample_random", "TrivialAugmentWide", "none", "minority"),
+        "online:RandAugment": ("unbalanced", "RandAugment", "none", "all"),
+        "baseline:unbalanced": ("unbalanced", "", "none", "all"),
+    }
+    assert {label: (cell.config.data.strategy, cell.config.online_augmentation, cell.config.sampler,
+                    cell.config.online_classes) for label, cell in first_seed.items()} == expected
+    assert first_seed["online:RandAugment+class_balanced"].workdir.endswith(
+        "online_RandAugment+class_balanced/seed_0")
+    assert study_stats.cell_kind("online:RandAugment+class_balanced") == "online"
+
+
+@pytest.mark.parametrize("name, message", [
+    ("randaugment+balanced", r"'randaugment\+balanced' pairs the transform with 'balanced'; allowed after '\+': "
+                             r"class_balanced, square_root, oversample_random, minority"),
+    ("NoSuchPolicy+class_balanced", "--online_augmentations: "),
+])
+def test_bad_online_pairings_name_the_flag_and_the_choices(name, message):
+    with pytest.raises(ValueError, match=message):
+        study_grid.resolve_online_augmentations([name])

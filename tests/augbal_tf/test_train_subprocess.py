@@ -1,5 +1,6 @@
 """Runs of `python -m augbal_tf.train` in subprocesses: mirrored on 2 logical CPUs and kill and
-resume (each in float32 and bfloat16), CLI errors (two-worker training: test_multi_worker.py).
+resume (each in float32 and bfloat16, both precisions trained in one process where no kill
+ends it: precision_runs.py), CLI errors (two-worker training: test_multi_worker.py).
 
 Logical CPU devices can be configured once per process, a SIGKILL must hit a real
 process, and multi-worker training needs one process per task, hence subprocesses
@@ -26,7 +27,8 @@ from augbal_tf import trainer as trainer_lib
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT_S = 600  # A bfloat16 mirrored run took 386 s at load 14 on the 2 shared cores.
+# A process trains both precisions: a bfloat16 mirrored run alone took 386 s at load 14 on the 2 shared cores.
+TIMEOUT_S = 1200
 
 
 TRAIN_PER_CLASS = 24
@@ -40,16 +42,23 @@ def _flags(data_dir: str, workdir: pathlib.Path, **overrides) -> list[str]:
     return [f"--{key}" if value is None else f"--{key}={value}" for key, value in values.items()]
 
 
-KILLING_TRAIN = pathlib.Path(__file__).with_name("killing_train.py")
+PRECISION_RUNS = pathlib.Path(__file__).with_name("precision_runs.py")
+PRECISIONS = ("float32", "bfloat16")
 
 
-def _train(flag_list: list[str], env: dict | None = None, kill_after_epoch: int | None = None
-           ) -> subprocess.CompletedProcess:
+def _train(flag_list: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    command = ([sys.executable, str(KILLING_TRAIN), f"--kill_after_epoch={kill_after_epoch}"]
-               if kill_after_epoch is not None else [sys.executable, "-m", "augbal_tf.train"])
-    return subprocess.run([*command, *flag_list], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "augbal_tf.train", *flag_list], capture_output=True, text=True,
                           timeout=TIMEOUT_S, env=environment, check=False)
+
+
+def _train_precisions(flag_list: list[str], precisions=PRECISIONS,
+                      kill_after_epoch: int | None = None) -> subprocess.CompletedProcess:
+    """One process training `flag_list` once per precision, in <--workdir>/<precision> (precision_runs.py)."""
+    kill = [] if kill_after_epoch is None else [f"--kill_after_epoch={kill_after_epoch}"]
+    return subprocess.run([sys.executable, str(PRECISION_RUNS), f"--precisions={','.join(precisions)}", *kill,
+                           *flag_list], capture_output=True, text=True, timeout=TIMEOUT_S,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
 
 
 def _metrics(workdir: pathlib.Path) -> dict:
@@ -61,13 +70,13 @@ def _strip_seconds(history: list[dict]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> tuple[str, dict, pathlib.Path]:
-    """(data_dir, metrics, workdir) of an uninterrupted 2-epoch run on the default strategy (the reference)."""
+def uninterrupted(tmp_path_factory) -> tuple[str, pathlib.Path]:
+    """(data_dir, root) of uninterrupted 2-epoch runs on the default strategy, root/<precision> (the references)."""
     data_dir = str(tmp_path_factory.mktemp("tfds"))
-    workdir = tmp_path_factory.mktemp("uninterrupted") / "run"
-    result = _train(_flags(data_dir, workdir))
+    root = tmp_path_factory.mktemp("uninterrupted")
+    result = _train_precisions(_flags(data_dir, root))
     assert result.returncode == 0, result.stderr[-3000:]
-    return data_dir, _metrics(workdir), workdir
+    return data_dir, root
 
 
 @pytest.fixture(scope="module")
@@ -76,23 +85,21 @@ def data_dir(uninterrupted) -> str:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted_bfloat16(data_dir, tmp_path_factory) -> tuple[str, dict, pathlib.Path]:
-    """`uninterrupted` under --precision=bfloat16 (same data_dir)."""
-    workdir = tmp_path_factory.mktemp("uninterrupted_bfloat16") / "run"
-    result = _train(_flags(data_dir, workdir, precision="bfloat16"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return data_dir, _metrics(workdir), workdir
-
-
-@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_mirrored_on_two_logical_cpus_trains_two_replicas(data_dir, tmp_path, precision):
-    workdir = tmp_path / "mirrored"
-    flag_list = _flags(data_dir, workdir, distribution_strategy="mirrored", cpu_devices=2, epochs=1,
-                       precision=precision)
+def mirrored(data_dir, tmp_path_factory) -> tuple[pathlib.Path, str]:
+    """(root, stderr) of 1-epoch mirrored runs on 2 logical CPUs, root/<precision>, exported."""
+    root = tmp_path_factory.mktemp("mirrored")
+    flag_list = _flags(data_dir, root, distribution_strategy="mirrored", cpu_devices=2, epochs=1)
     flag_list.remove("--noexport")
-    result = _train(flag_list)
+    result = _train_precisions(flag_list)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 replica(s) in sync" in result.stderr
+    return root, result.stderr
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_mirrored_on_two_logical_cpus_trains_two_replicas(data_dir, mirrored, precision):
+    root, stderr = mirrored
+    workdir = root / precision
+    assert "2 replica(s) in sync" in stderr
     metrics = _metrics(workdir)
     assert metrics["environment"]["replicas"] == 2 and len(metrics["environment"]["devices"]) == 2
     assert metrics["environment"]["precision"]["precision"] == precision
@@ -106,20 +113,33 @@ def test_mirrored_on_two_logical_cpus_trains_two_replicas(data_dir, tmp_path, pr
     assert result["balanced_accuracy"] == metrics["test"]["balanced_accuracy"]
 
 
-@pytest.mark.parametrize("precision, reference_run", [("float32", "uninterrupted"),
-                                                       ("bfloat16", "uninterrupted_bfloat16")])
-def test_sigkilled_run_resumes_to_the_same_result_as_an_uninterrupted_run(request, tmp_path, precision,
-                                                                          reference_run):
-    data_dir, expected, reference = request.getfixturevalue(reference_run)
-    interrupted = tmp_path / "interrupted"
-    flag_list = _flags(data_dir, interrupted, precision=precision)
-    killed = _train(flag_list, kill_after_epoch=1)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert not (interrupted / "metrics.json").exists()
-    assert [path.name for path in (interrupted / "backup" / "worker_0").iterdir()] == ["epoch_00001"]
-    resumed = _train(flag_list)
+@pytest.fixture(scope="module")
+def sigkilled_and_resumed(data_dir, tmp_path_factory) -> dict:
+    """Each precision SIGKILLed after epoch 1 (a process each), then both resumed in one process, then rerun."""
+    root = tmp_path_factory.mktemp("interrupted")
+    flag_list = _flags(data_dir, root)
+    after_kill = {}
+    for precision in PRECISIONS:
+        killed = _train_precisions(flag_list, (precision,), kill_after_epoch=1)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        after_kill[precision] = {"metrics": (root / precision / "metrics.json").exists(),
+                                 "backups": [path.name for path in (root / precision / "backup" / "worker_0").iterdir()]}
+    resumed = _train_precisions(flag_list)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "Resuming from the snapshot after epoch 1" in resumed.stderr
+    # Rerunning the finished command reports it and succeeds without training.
+    rerun = _train_precisions(flag_list)
+    return {"root": root, "after_kill": after_kill, "resumed": resumed, "rerun": rerun}
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_sigkilled_run_resumes_to_the_same_result_as_an_uninterrupted_run(uninterrupted, sigkilled_and_resumed,
+                                                                          precision):
+    reference = uninterrupted[1] / precision
+    expected = _metrics(reference)
+    interrupted = sigkilled_and_resumed["root"] / precision
+    assert sigkilled_and_resumed["after_kill"][precision] == {"metrics": False, "backups": ["epoch_00001"]}
+    resumed = sigkilled_and_resumed["resumed"]
+    assert f"Resuming from the snapshot after epoch 1 in {interrupted / 'backup' / 'worker_0'}" in resumed.stderr
     actual = _metrics(interrupted)
     assert actual["environment"]["precision"]["precision"] == expected["environment"]["precision"]["precision"] \
         == precision
@@ -132,9 +152,8 @@ def test_sigkilled_run_resumes_to_the_same_result_as_an_uninterrupted_run(reques
     weights[1].load_weights(str(interrupted / "best.weights.h5"))
     for before, after in zip(weights[0].get_weights(), weights[1].get_weights()):
         np.testing.assert_array_equal(after, before)
-    # Rerunning the finished command reports it and succeeds without training.
-    rerun = _train(flag_list)
-    assert rerun.returncode == 0 and "already finished with the same flags" in rerun.stderr
+    rerun = sigkilled_and_resumed["rerun"]
+    assert rerun.returncode == 0 and f"Run in {interrupted} already finished with the same flags" in rerun.stderr
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -182,6 +201,33 @@ def test_mirrored_replicas_end_each_epoch_with_the_same_batchnorm_statistics():
         assert not np.allclose(replica_0, replica_1)  # Each replica saw other images.
         np.testing.assert_allclose(after[0], (replica_0 + replica_1) / 2, rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(after[0], after[1])
+
+
+TWO_MIRRORED_RUNS_SCRIPT = """
+from augbal_tf import distribution
+distribution.configure_cpu_devices(2)
+import numpy as np, tensorflow as tf
+from augbal_tf import config as config_lib, trainer as trainer_lib
+rng = np.random.default_rng(0)
+dataset = tf.data.Dataset.from_tensors((rng.normal(size=(8, 32, 32, 3)).astype(np.float32), np.array([0, 1] * 4)))
+# Two runs of one process, as a study child trains its cells: each asks for its strategy, and their
+# gradients differ in size (another head width), so their collective all-reduces must not share keys.
+for head_width in (16, 8):
+    strategy = distribution.create_strategy("mirrored")
+    config = config_lib.make(source="sample", image_size=32, batch_size=8, epochs=1, head_width=head_width)
+    result = trainer_lib.Trainer(config, strategy, 2, None).train_epoch(dataset, 0)
+    print("trained", head_width, strategy.num_replicas_in_sync, result["examples"], flush=True)
+"""
+
+
+def test_two_mirrored_runs_with_other_shapes_train_in_one_process():
+    # Before distribution built one MirroredStrategy per process, the second run failed with
+    # "Shape mismatch in the collective instance" (each new strategy reused the first one's keys).
+    result = subprocess.run([sys.executable, "-c", TWO_MIRRORED_RUNS_SCRIPT], capture_output=True, text=True,
+                            timeout=TIMEOUT_S, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [line for line in result.stdout.splitlines() if line.startswith("trained")] == [
+        "trained 16 2 8", "trained 8 2 8"]
 
 
 def test_bad_input_touches_no_workdir_and_the_corrected_command_runs(data_dir, tmp_path):
