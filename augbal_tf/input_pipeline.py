@@ -46,8 +46,9 @@ class Variant:
     builder: Any
     class_names: tuple[str, ...]
     split_sizes: dict[str, int]
-    # Split -> its labels, read once (a run needs the train labels for checks, weights and counts).
-    _labels: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    # Split -> (labels, source ids), read once (a run needs the train labels for checks, weights and
+    # counts, and their source ids for the shot groups).
+    _columns: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def encoded(self, split: str) -> tf.data.Dataset:
         """(encoded image bytes, label) pairs of `split`, in the builder's fixed order."""
@@ -57,12 +58,25 @@ class Variant:
 
     def labels(self, split: str) -> np.ndarray:
         """All labels of `split` (reads no pixels; read-only, read once per variant)."""
-        if split not in self._labels:
-            labels = self.encoded(split).map(lambda image, label: label).batch(4096)
-            labels = np.concatenate([batch.numpy() for batch in labels] or [np.zeros(0, np.int64)])
+        return self._read(split)[0]
+
+    def source_ids(self, split: str) -> tuple[bytes, ...]:
+        """The source id of every example of `split` (read with the labels)."""
+        return self._read(split)[1]
+
+    def _read(self, split: str) -> tuple[np.ndarray, tuple[bytes, ...]]:
+        if split not in self._columns:
+            columns = self.builder.as_dataset(split=split, shuffle_files=False,
+                                              decoders={"image": tfds.decode.SkipDecoding()}).map(
+                lambda example: (example["label"], example["source_id"])).batch(4096)
+            labels, source_ids = [np.zeros(0, np.int64)], []
+            for batch_labels, batch_ids in columns.as_numpy_iterator():
+                labels.append(batch_labels)
+                source_ids.extend(batch_ids)
+            labels = np.concatenate(labels).astype(np.int64)
             labels.flags.writeable = False
-            self._labels[split] = labels
-        return self._labels[split]
+            self._columns[split] = labels, tuple(source_ids)
+        return self._columns[split]
 
 
 def real_counts(variant: Variant) -> np.ndarray:
@@ -71,12 +85,7 @@ def real_counts(variant: Variant) -> np.ndarray:
     The many/medium/few-shot groups are about how many images a class really has; after
     oversampling every class has the majority's count (#13).
     """
-    pairs = variant.builder.as_dataset(split="train", shuffle_files=False,
-                                       decoders={"image": tfds.decode.SkipDecoding()}).map(
-        lambda example: (example["label"], example["source_id"])).batch(4096)
-    seen = set()
-    for labels, source_ids in pairs.as_numpy_iterator():
-        seen.update(zip(labels.tolist(), source_ids.tolist()))
+    seen = set(zip(variant.labels("train").tolist(), variant.source_ids("train")))
     counts = np.zeros(len(variant.class_names), np.int64)
     for label, _ in seen:
         counts[label] += 1
@@ -195,6 +204,10 @@ class SplitPipeline:
                             deterministic=True)
         # Caching the decoded uint8 images (not the float model inputs) keeps memory 12x smaller.
         self._decoded = decoded.cache() if cache and not features else decoded
+        # (image, label): what evaluation and epochs without online augmentation need, built (and its
+        # map traced) once rather than every epoch; a shuffle's order does not depend on the elements.
+        self._unkeyed = self._decoded.map(lambda key, image, label: (image, label))
+        self._ordered = None  # Built on first use, iterated every epoch.
         self._encoded = None
         # `resample`: some epochs re-sample though `sampler` is none (deferred re-sampling, cRT's
         # stage), so `epoch(..., sampler=...)` may ask for a sampler per epoch.
@@ -239,9 +252,8 @@ class SplitPipeline:
         if sampler != "none" and self._encoded is None:
             raise ValueError(f"sampler {sampler!r} for epoch {epoch} needs a pipeline made with resample=True")
         if sampler == "none":
-            shuffled = self._decoded.shuffle(max(self.num_examples, 1),
-                                             seed=epoch_seed(seed, epoch, SHUFFLE_STREAM),
-                                             reshuffle_each_iteration=False)
+            shuffled = (self._unkeyed if self.online is None else self._decoded).shuffle(
+                max(self.num_examples, 1), seed=epoch_seed(seed, epoch, SHUFFLE_STREAM), reshuffle_each_iteration=False)
         else:
             indices = samplers.epoch_indices(self.labels, sampler, seed, epoch)
             shuffled = samplers.indexed_dataset(self._encoded, indices).map(
@@ -252,11 +264,15 @@ class SplitPipeline:
             # A last batch smaller than the replica count would leave a replica an empty
             # batch, and BatchNorm statistics of an empty batch are NaN.
             shuffled = shuffled.take(self.num_examples - remainder)
+        if sampler == "none" and self.online is None:
+            return self._finish(shuffled)  # Unkeyed already.
         return self._finish(self._augment(shuffled, epoch, positions=sampler != "none"))
 
     def ordered(self) -> tf.data.Dataset:
-        """The split's batches in the builder's fixed order (for evaluation)."""
-        return self._finish(self._decoded.map(lambda key, image, label: (image, label)))
+        """The split's batches in the builder's fixed order (for evaluation; the same dataset every call)."""
+        if self._ordered is None:
+            self._ordered = self._finish(self._unkeyed)
+        return self._ordered
 
 
 def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> np.ndarray | None:

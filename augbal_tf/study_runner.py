@@ -11,18 +11,28 @@ one child process (TensorFlow imported once per child), replaced after
 cells, at most one child's `cells_per_process` cells above a fresh one, and a
 cell that kills its process (out of memory) costs only that cell. A child dies
 with the study process: a killed study leaves no cell training on its own.
+
+A cell that trained the head alone on cached features (#12: no backbone built or
+traced) keeps far less, so it counts as 1 / `HEAD_ONLY_CELLS` of a cell: a
+child trains that many more of them before it is replaced, and the ~5 CPU-seconds
+of a child's start (importing TensorFlow) are shared by more cells.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
 import sys
 
 from augbal_tf import config as config_lib
+
+# A head-only cell of benchmarks/feature_cache.py keeps ~24 MiB in its process (RSS 857 -> 1025 MiB over
+# 7 cells; benchmarks/results/feature_cache.md, run 6), a tiny ResNet18 cell 164 MiB (study_memory.md).
+HEAD_ONLY_CELLS = 6
 
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -39,7 +49,17 @@ def _die_with_parent(parent_pid: int) -> None:
 def _train(config: config_lib.TrainConfig, workdir: str) -> dict:
     from augbal_tf import train  # pylint: disable=import-outside-toplevel  (in the child)
 
+    if not gc.get_freeze_count():
+        # The imported modules (TensorFlow's, Keras') live as long as the child: out of the
+        # collector's sight, the full collection of every cell's `clear_session` does not walk them.
+        gc.freeze()
     return train.train_and_evaluate(config, workdir)
+
+
+def cell_share(metrics) -> int:
+    """What a trained cell uses of its child, in 1 / HEAD_ONLY_CELLS of a cell: 1 for a head-only cell."""
+    record = metrics.get("feature_cache") if isinstance(metrics, dict) else None
+    return 1 if record and record.get("backbone_built") is False else HEAD_ONLY_CELLS
 
 
 class CellRunner:
@@ -51,13 +71,16 @@ class CellRunner:
                              "(0 trains in the study's own process)")
         self.cells_per_process = cells_per_process
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._calls = 0  # Calls run by the current child.
+        self._shares = 0  # What the current child trained, in `cell_share` units.
 
     def __call__(self, config: config_lib.TrainConfig, workdir: str) -> dict:
-        return self.call(_train, config, workdir, what=workdir)
+        return self.call(_train, config, workdir, what=workdir, share=cell_share)
 
-    def call(self, fn, *args, what: str = ""):
-        """`fn(*args)` (a module-level function, picklable arguments) in the child; counts as a cell."""
+    def call(self, fn, *args, what: str = "", share=lambda result: HEAD_ONLY_CELLS):
+        """`fn(*args)` (a module-level function, picklable arguments) in the child.
+
+        It counts as `share(result)` / HEAD_ONLY_CELLS cells (default, and when it raises: one).
+        """
         if self._pool is None:
             # spawn: a fresh interpreter, no TensorFlow state inherited from this process.
             # Not max_tasks_per_child: its replacement child can start while the old one is still
@@ -67,18 +90,21 @@ class CellRunner:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_die_with_parent, initargs=(os.getpid(),))
+        used = HEAD_ONLY_CELLS
         try:
-            return self._pool.submit(fn, *args).result()
+            result = self._pool.submit(fn, *args).result()
+            used = share(result)
+            return result
         except concurrent.futures.process.BrokenProcessPool:
             self.close()  # The child died (killed, out of memory): the next cell gets a new one.
             raise RuntimeError(f"the process running {what or fn.__name__} died (killed or out of memory)") from None
         finally:
-            self._calls += 1
-            if self._calls >= self.cells_per_process:
+            self._shares += used
+            if self._shares >= self.cells_per_process * HEAD_ONLY_CELLS:
                 self.close()  # Joins the child: its memory is returned before the next one starts.
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        self._calls = 0
+        self._shares = 0

@@ -3,9 +3,10 @@
 A frozen backbone whose BatchNorm runs on moving statistics maps each image to the
 same features in every epoch and every study cell, so they are computed once and
 stored as one `.npy` per image under `cache_dir/<key[:2]>/<key>.npy`. The key is a
-sha256 over the backbone name, the identity of its weights, the model input size,
-the preprocessing and the image's bytes (shape included), so the real images that
-recur in every variant of a study share their features. Training uses it through
+sha256 over the cache version, the decoder, the backbone name, the identity of its
+weights, the model input size, the preprocessing and the image's encoded bytes
+(`encoded_feature_key`), so the real images that recur in every variant of a study
+share their features, and a cached image is never decoded. Training uses it through
 `augbal_tf.feature_cache` (`--feature_cache=auto`).
 """
 
@@ -52,17 +53,6 @@ def model_weights_identity(model) -> str:
                             else model.seed)
 
 
-def feature_key(backbone: str, weights_id: str, image_size: int, normalization: str, image: np.ndarray) -> str:
-    """sha256 hex digest over (backbone, weights identity, image size, preprocessing, image shape and bytes)."""
-    image = np.ascontiguousarray(image, dtype=np.uint8)
-    header = json.dumps({"backbone": backbone, "weights": weights_id, "image_size": image_size,
-                         "preprocessing": normalization, "shape": list(image.shape)}, sort_keys=True)
-    digest = hashlib.sha256(header.encode())
-    digest.update(b"\0")
-    digest.update(image.tobytes())
-    return digest.hexdigest()
-
-
 def encoded_feature_key(backbone: str, weights_id: str, image_size: int, normalization: str,
                         encoded: bytes) -> str:
     """sha256 hex digest over (cache version, decoder, backbone, weights identity, size, preprocessing, image bytes).
@@ -84,17 +74,20 @@ def _atomic_save(path: pathlib.Path, array: np.ndarray) -> None:
 
 def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch_size: int = 32,
                     counts: dict | None = None) -> np.ndarray:
-    """Pooled backbone features [N, features] of uint8 images, read from or added to the cache.
+    """`encoded_features` of uint8 images held in memory: each is keyed by its PNG encoding.
+
+    PNG is lossless, so the bytes decode to the same pixels under any decoder and the
+    files share the encoded-byte keys of training (one key scheme per cache folder);
+    an image stored by a dataset variant has other bytes (another PNG encoder, or a
+    JPEG), so it gets its own file.
 
     Args:
       model: a `augbal_tf.model.BackboneClassifier` with bn_mode "inference" (or what it needs of one:
         `augbal_tf.feature_cache.Extractor`).
-      images: uint8 [N, H, W, 3] RGB images (one size).
+      images: uint8 [N, H, W, 3] RGB images.
       image_size: model input side length (the images are preprocessed as in training).
       cache_dir: folder of the feature cache (created if missing).
-      batch_size: images per backbone call for the missing ones.
-      counts: optional dict whose "computed" and "read" entries grow by the number of distinct
-        images computed (and stored) and the number of rows read from cache files.
+      batch_size, counts: as in `encoded_features`.
 
     Returns:
       float32 [N, features], row i for images[i].
@@ -102,54 +95,47 @@ def cached_features(model, images: np.ndarray, image_size: int, cache_dir, batch
     Raises:
       ValueError: if the model's backbone is not in inference mode or `images` is not uint8 [N, H, W, 3].
     """
-    if getattr(model, "bn_mode", None) != "inference":
-        raise ValueError(f"cached features need a backbone in bn_mode='inference' (its features do not change "
-                         f"during training), got bn_mode={getattr(model, 'bn_mode', None)!r}")
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be uint8 [N, H, W, 3], got {images.dtype} {images.shape}")
-    cache_dir = pathlib.Path(cache_dir)
-    weights_id = model_weights_identity(model)
-    keys = [feature_key(model.backbone_name, weights_id, image_size, model.preprocessing, image) for image in images]
-    paths = [cache_dir / key[:2] / f"{key}.npy" for key in keys]
-    features: list = [np.load(path) if path.is_file() else None for path in paths]
-    read = sum(value is not None for value in features)
-    # One computation per distinct missing image (oversampling stores exact duplicates).
-    first_of = {}
-    for index, value in enumerate(features):
-        if value is None:
-            first_of.setdefault(keys[index], index)
-    missing = list(first_of.values())
-    for start in range(0, len(missing), batch_size):
-        batch = missing[start:start + batch_size]
-        inputs = preprocessing.preprocess_images(tf.constant(images[batch]), image_size, model.preprocessing)
-        computed = np.asarray(model.features(inputs, training=False), np.float32)
-        for index, row in zip(batch, computed):
-            _atomic_save(paths[index], row)
-            features[index] = row
-    for index, value in enumerate(features):
-        if value is None:
-            features[index] = features[first_of[keys[index]]]
-    if counts is not None:
-        counts["computed"] = counts.get("computed", 0) + len(missing)
-        counts["read"] = counts.get("read", 0) + read
-    return np.stack(features).astype(np.float32)
+    _check_inference(model)
+    encoded = [tf.io.encode_png(image).numpy() for image in images]
+    return encoded_features(model, encoded, image_size, cache_dir,
+                            lambda data: tf.io.decode_png(data, channels=3).numpy(), batch_size, counts)
+
+
+def _check_inference(model) -> None:
+    if getattr(model, "bn_mode", None) != "inference":
+        raise ValueError(f"cached features need a backbone in bn_mode='inference' (its features do not change "
+                         f"during training), got bn_mode={getattr(model, 'bn_mode', None)!r}")
 
 
 def encoded_features(model, encoded, image_size: int, cache_dir, decode, batch_size: int = 32,
                      counts: dict | None = None) -> np.ndarray:
-    """`cached_features` of stored images given as their encoded bytes, keyed by `encoded_feature_key`.
+    """Pooled backbone features [N, features] of stored images given as their encoded bytes, through the cache.
 
-    Only the images missing from the cache are decoded (`decode(bytes) -> uint8 [H, W, 3]`)
-    and run through the backbone, so a split whose every feature is cached costs one hash
-    and one file read per image.
+    Keyed by `encoded_feature_key`. Only the images missing from the cache are decoded
+    (`decode(bytes) -> uint8 [H, W, 3]`) and run through the backbone, so a split whose
+    every feature is cached costs one hash and one file read per image.
+
+    Args:
+      model: a `augbal_tf.model.BackboneClassifier` with bn_mode "inference" (or what it needs of one:
+        `augbal_tf.feature_cache.Extractor`).
+      encoded: the images' encoded (PNG or JPEG) bytes.
+      image_size: model input side length (the images are preprocessed as in training).
+      cache_dir: folder of the feature cache (created if missing).
+      decode: bytes -> uint8 [H, W, 3], the pixels training sees (`DECODER`'s).
+      batch_size: images per backbone call for the missing ones.
+      counts: optional dict whose "computed" and "read" entries grow by the number of distinct
+        images computed (and stored) and the number of rows read from cache files.
 
     Returns:
       float32 [N, features], row i for encoded[i].
+
+    Raises:
+      ValueError: if the model's backbone is not in inference mode.
     """
-    if getattr(model, "bn_mode", None) != "inference":
-        raise ValueError(f"cached features need a backbone in bn_mode='inference' (its features do not change "
-                         f"during training), got bn_mode={getattr(model, 'bn_mode', None)!r}")
+    _check_inference(model)
     cache_dir = pathlib.Path(cache_dir)
     weights_id = model_weights_identity(model)
     keys = [encoded_feature_key(model.backbone_name, weights_id, image_size, model.preprocessing, bytes(value))

@@ -8,10 +8,14 @@ kept when they can be, and generated copies are augmented in pixel space from th
 original (never from an encoded copy), then encoded once.
 """
 
+import collections
+import copy
 import dataclasses
+import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -68,9 +72,20 @@ def select_classes(source: sources.Source, listed: Sequence[sources.SourceImage]
     return list(requested)
 
 
+# A study builds one variant per cell from the same folder, so a process (a study's child trains
+# many cells) keeps the last few scans of a manual source, each valid while its class folders and
+# every listed file keep their names, sizes and modification times. Deep copies out: the caller may
+# change them.
+_SCANS: collections.OrderedDict = collections.OrderedDict()
+_SCANS_KEPT = 4
+
+
 def scan(source: sources.Source, classes_requested: Sequence[str] | None, skip_corrupt: bool,
          store_size: int | None, num_workers: int | None = None) -> tuple[list[str], ScanResult]:
     """Lists and decodes every candidate image once (never more than a few at a time).
+
+    A manual source scanned earlier in this process with the same arguments and an unchanged
+    listing (ids, file sizes, modification times) is not decoded again.
 
     `num_workers`: decoding threads; None picks automatically, 1 stays serial.
 
@@ -79,6 +94,36 @@ def scan(source: sources.Source, classes_requested: Sequence[str] | None, skip_c
       images.ImageError: a corrupt / truncated / non-image file (unless `skip_corrupt`).
     """
     listed = source.list_images()
+    key = _scan_key(source, listed, classes_requested, skip_corrupt, store_size)
+    if key is None or key not in _SCANS:
+        result = _scan_listed(source, listed, classes_requested, skip_corrupt, store_size, num_workers)
+        if key is None:
+            return result
+        _SCANS[key] = result
+        while len(_SCANS) > _SCANS_KEPT:
+            _SCANS.popitem(last=False)
+    _SCANS.move_to_end(key)
+    return copy.deepcopy(_SCANS[key])
+
+
+def _scan_key(source: sources.Source, listed: Sequence[sources.SourceImage], classes_requested,
+              skip_corrupt: bool, store_size: int | None) -> tuple | None:
+    """What a scan of a local manual folder depends on (None: not kept)."""
+    if not isinstance(source, sources.ManualSource):
+        return None
+    root = os.fspath(source.root)
+    try:
+        files = tuple((image.source_id, image.label, image.pool, stat.st_size, stat.st_mtime_ns)
+                      for image in listed for stat in (os.stat(os.path.join(root, image.source_id)),))
+    except (OSError, TypeError):  # Not a local path (epath's cloud folders): scanned every time.
+        return None
+    classes = None if classes_requested is None else tuple(classes_requested)
+    # The class folders too: an empty one fails the scan (`select_classes`) but lists no file.
+    return os.path.realpath(root), classes, skip_corrupt, store_size, tuple(sorted(source.class_dirs())), files
+
+
+def _scan_listed(source: sources.Source, listed: Sequence[sources.SourceImage], classes_requested,
+                 skip_corrupt: bool, store_size: int | None, num_workers: int | None):
     classes = select_classes(source, listed, classes_requested)
     selected = set(classes)
     wanted = [image for image in listed if image.label in selected]
@@ -153,7 +198,6 @@ def _bounded_map(function, items, num_threads):
     processes would re-import the caller's main module (spawn) or copy its
     TensorFlow threads (fork).
     """
-    import collections  # pylint: disable=import-outside-toplevel
     from concurrent import futures  # pylint: disable=import-outside-toplevel
     with futures.ThreadPoolExecutor(num_threads, thread_name_prefix="augbal") as pool:
         pending = collections.deque()
@@ -174,6 +218,47 @@ def _decode(data: bytes | np.ndarray, name: str) -> images.DecodedImage:
         return images.decode(data, name)
     rgb, _ = images.to_rgb(np.asarray(data), name, bgr=False)
     return images.DecodedImage(rgb=rgb, format="array", converted=True)
+
+
+class _StoredOriginals:
+    """The stored (decoded, resized, encoded) bytes of recent originals, up to `limit` bytes in all.
+
+    Every variant of a study stores its real images the same way, so a process that builds
+    many of them (a study's child) encodes each original once. Thread-safe (the builder's
+    threads share it); keyed by the file's sha256, the store size and the encoding.
+    """
+
+    def __init__(self, limit: int):
+        self.limit, self.size = limit, 0
+        self._items: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key) -> bytes | None:
+        with self._lock:
+            if key is None or key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value: bytes) -> None:
+        if key is None or len(value) > self.limit:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self.size += len(value)
+            while self.size > self.limit:
+                self.size -= len(self._items.popitem(last=False)[1])
+
+
+_STORED = _StoredOriginals(64 << 20)
+
+
+def _stored_key(data: bytes | np.ndarray, store_size: int | None, encoding: str) -> tuple | None:
+    if not isinstance(data, bytes):  # In-memory sources (the sample) decode nothing.
+        return None
+    return hashlib.sha256(data).digest(), store_size, encoding
 
 
 class Materializer:
@@ -202,11 +287,14 @@ class Materializer:
         info = self.info[source_id]
         resized = store_size is not None and (info.height, info.width) != (store_size, store_size)
         rgb = None
-        original_bytes = None
+        stored_key = _stored_key(data, store_size, self.config.encoding)
+        original_bytes = _STORED.get(stored_key)
         out = []
         for spec in specs:
             if spec.kind != sampling.GENERATED and info.keep_bytes and not resized:
                 image, name, params = data, "", "{}"
+            elif spec.kind != sampling.GENERATED and original_bytes is not None:
+                image, name, params = original_bytes, "", "{}"  # Stored by an earlier variant: not decoded.
             else:
                 if rgb is None:
                     rgb = _decode(data, source_id).rgb
@@ -218,6 +306,7 @@ class Materializer:
                 else:
                     if original_bytes is None:
                         original_bytes = images.encode(rgb, self.config.encoding)
+                        _STORED.put(stored_key, original_bytes)
                     image, name, params = original_bytes, "", "{}"
             out.append((spec.key, {
                 "image": image,

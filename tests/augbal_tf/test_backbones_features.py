@@ -1,4 +1,4 @@
-"""The cached-feature helper: cached == recomputed, keys, and refusals."""
+"""The cached-feature helper: cached == recomputed, one key scheme (encoded bytes), and refusals."""
 
 import numpy as np
 import pytest
@@ -36,18 +36,12 @@ def test_cached_features_equal_recomputed_ones_and_are_reused(frozen, tmp_path):
         more[1:2], IMAGE_SIZE, "lite"), training=False).numpy()[0], rtol=1e-5, atol=1e-6)
     assert len(list(tmp_path.rglob("*.npy"))) == 6
     assert [path.stat().st_mtime_ns for path in files] == stamps
-
-
-def test_key_changes_with_every_ingredient():
-    image = np.zeros((4, 4, 3), np.uint8)
-    base = ("efficientnet_lite0", "imagenet", 224, "lite", image)
-    key = features_lib.feature_key(*base)
-    changed = [("resnet50",), (None, "random:seed=0"), (None, None, 160), (None, None, None, "imagenet"),
-               (None, None, None, None, image + 1), (None, None, None, None, np.zeros((2, 8, 3), np.uint8))]
-    for change in changed:
-        arguments = [new if new is not None else old for old, new in zip(base, change + (None,) * 5)]
-        assert features_lib.feature_key(*arguments) != key, change
-    assert features_lib.feature_key(*base) == key
+    # One key scheme per folder: the pixel path's files are those of the encoded path for its PNG bytes.
+    counts = {}
+    again = features_lib.encoded_features(frozen, [_png(image) for image in images], IMAGE_SIZE, tmp_path,
+                                          lambda data: pytest.fail("a cached image was decoded"), counts=counts)
+    np.testing.assert_array_equal(again, first)
+    assert counts == {"computed": 0, "read": 5}
 
 
 def test_weights_identity_hashes_a_local_file(tmp_path):
@@ -68,7 +62,7 @@ def _png(image: np.ndarray) -> bytes:
     return tf.io.encode_png(image).numpy()
 
 
-def test_encoded_features_decode_only_missing_images_and_equal_the_pixel_path(frozen, tmp_path):
+def test_encoded_features_decode_only_missing_images_and_equal_recomputed_ones(frozen, tmp_path):
     rng = np.random.default_rng(2)
     images = rng.integers(0, 256, size=(3, 40, 40, 3), dtype=np.uint8)
     encoded = [_png(image) for image in images]
@@ -80,8 +74,8 @@ def test_encoded_features_decode_only_missing_images_and_equal_the_pixel_path(fr
 
     counts = {}
     first = features_lib.encoded_features(frozen, encoded + encoded[:1], IMAGE_SIZE, tmp_path, decode, counts=counts)
-    np.testing.assert_allclose(first[:3], features_lib.cached_features(frozen, images, IMAGE_SIZE, tmp_path / "px"),
-                               rtol=1e-5, atol=1e-6)
+    recomputed = frozen.features(preprocessing.preprocess_images(images, IMAGE_SIZE, "lite"), training=False).numpy()
+    np.testing.assert_allclose(first[:3], recomputed, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(first[3], first[0])
     assert counts == {"computed": 3, "read": 0} and len(decoded) == 3
     decoded.clear()

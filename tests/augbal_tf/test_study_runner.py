@@ -90,6 +90,35 @@ def test_a_killed_study_process_takes_its_child_with_it():
             os.kill(pid, signal.SIGKILL)
 
 
+def _pid_and_cache_record(backbone_built):
+    """In the child: a metrics-like dict of a cell that did (or did not) build its backbone."""
+    return {"pid": os.getpid(), "feature_cache": {"used": backbone_built is not None, "backbone_built": backbone_built}}
+
+
+def test_cell_share():
+    head_only = {"feature_cache": {"used": True, "backbone_built": False}}
+    assert study_runner.cell_share(head_only) == 1
+    for metrics in ({"feature_cache": {"used": True, "backbone_built": True}},
+                    {"feature_cache": {"used": False, "backbone_built": None}}, {}, None):
+        assert study_runner.cell_share(metrics) == study_runner.HEAD_ONLY_CELLS, metrics
+
+
+def test_a_child_trains_head_only_cells_per_process_times_more():
+    many = study_runner.HEAD_ONLY_CELLS
+    runner = study_runner.CellRunner(2)
+    try:
+        # 2 cells' worth of head-only cells, then a full cell and one cell's worth of head-only ones.
+        first = [runner.call(_pid_and_cache_record, False, share=study_runner.cell_share)["pid"]
+                 for _ in range(2 * many)]
+        second = [runner.call(_pid_and_cache_record, built, share=study_runner.cell_share)["pid"]
+                  for built in (True, *[False] * many)]
+        third = runner.call(_pid_and_cache_record, None, share=study_runner.cell_share)["pid"]
+    finally:
+        runner.close()
+    assert len(set(first)) == 1 and len(set(second)) == 1
+    assert len({first[0], second[0], third}) == 3
+
+
 def test_child_processes_reproduce_in_process_training(tiny_real_study):
     # Two shards trained the study's 4 cells in child processes (shard 0 one cell per child, shard 1
     # both cells in one child) while the test process trained the same study in itself.

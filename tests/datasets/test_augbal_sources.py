@@ -4,6 +4,7 @@ import collections
 import pathlib
 import shutil
 
+import pytest
 import tensorflow_datasets as tfds
 
 import augbal_helpers
@@ -80,3 +81,46 @@ def test_gray_rgba_and_16_bit_files_are_stored_as_rgb(tmp_path):
         elif source_id.endswith("_16bit.png"):
             assert raw.dtype == np.uint16
             np.testing.assert_array_equal(image, expected((raw >> 8).astype(np.uint8)[:, :, ::-1].copy()))
+
+
+def test_a_rescan_of_an_unchanged_folder_decodes_nothing(tmp_path, monkeypatch):
+    from augbal_datasets.augbal import generate, images  # pylint: disable=import-outside-toplevel
+    root = tmp_path / "manual"
+    for name in ("buildings", "glacier"):
+        shutil.copytree(DUMMY / "intel_layout" / "seg_train" / "seg_train" / name, root / name)
+    probed = []
+    probe = images.probe
+    monkeypatch.setattr(images, "probe", lambda data, name: probed.append(name) or probe(data, name))
+    first = generate.scan(sources.ManualSource(root), None, False, 16)
+    assert len(probed) == 60
+    again = generate.scan(sources.ManualSource(root), None, False, 16)
+    assert again == first and len(probed) == 60  # Kept: nothing decoded.
+    again[1].pools["glacier"]["train"].clear()  # The caller's copy.
+    assert generate.scan(sources.ManualSource(root), None, False, 16) == first
+    assert generate.scan(sources.ManualSource(root), ["glacier"], False, 16) != first  # Other arguments:
+    assert len(probed) == 60 + 30  # scanned.
+    changed = sorted((root / "glacier").iterdir())[0]  # Another file's bytes (a new modification time).
+    changed.write_bytes(sorted((root / "buildings").iterdir())[0].read_bytes())
+    generate.scan(sources.ManualSource(root), None, False, 16)
+    assert len(probed) == 60 + 30 + 60
+    (root / "empty").mkdir()  # An empty class folder lists no file but fails the scan.
+    with pytest.raises(ValueError, match="holds no image files"):
+        generate.scan(sources.ManualSource(root), None, False, 16)
+
+
+def test_a_second_variant_of_a_folder_reuses_its_stored_originals(tmp_path, monkeypatch):
+    from augbal_datasets.augbal import generate, images  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(generate, "_STORED", generate._StoredOriginals(64 << 20))  # pylint: disable=protected-access
+    encoded = []
+    encode = images.encode
+    monkeypatch.setattr(images, "encode", lambda rgb, encoding: encoded.append(1) or encode(rgb, encoding))
+    config = dict(minority="sea", imbalance_ratio=4, validation_per_class=2, test_per_class=4, store_size=8,
+                  strategy="oversample_augment", augmentation="HorizontalFlip")
+    first = prepare.prepare_variant(config, tmp_path / "one", DUMMY / "intel_layout", num_workers=1)
+    generated = sum(ex["generated"] for ex in augbal_helpers.examples(first, "train"))
+    originals = len(encoded) - generated
+    assert originals > 0 and generated > 0
+    encoded.clear()
+    again = prepare.prepare_variant(config, tmp_path / "two", DUMMY / "intel_layout", num_workers=1)
+    assert len(encoded) == generated  # Every original's stored bytes reused; generated copies encoded.
+    assert augbal_helpers.content(again) == augbal_helpers.content(first)
