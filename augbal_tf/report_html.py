@@ -88,7 +88,8 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
                       gallery: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
                       gallery_name: str = "", failures: Sequence[tuple[str, str]] = (),
                       missing: int = 0, sequential=None,
-                      metric: study_metric.Metric = study_report.DEFAULT_METRIC, screening=None) -> pathlib.Path:
+                      metric: study_metric.Metric = study_report.DEFAULT_METRIC, screening=None,
+                      undecided: Sequence[str] = ()) -> pathlib.Path:
     """Writes `<study_dir>/report.html` atomically and returns its path.
 
     Args:
@@ -112,6 +113,9 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
         `summary`; its notes (runs spent, why it stopped) are the decisions.
       metric: what the study compares and ranks by (`--metric`).
       screening: a `study_screening_step.Decision` (--screen): its table and the screen.png scatter.
+      undecided: ratio labels whose neutral verdicts mean "too few seeds to tell"
+        (`study_power.undecided_ratios`): with no effective cell the answer then says
+        the study did not decide, instead of recommending the plain baseline.
 
     Raises:
       ValueError: results with missing columns or duplicate runs (from study_stats).
@@ -130,7 +134,7 @@ def write_html_report(study_dir: str | os.PathLike, *, results: pd.DataFrame,
                   title=title, winner=winner,
                   decisions=decisions, power_sentences=power_sentences, gallery=gallery,
                   gallery_name=gallery_name, failures=failures, missing=missing, metric=metric,
-                  screening=screening)
+                  screening=screening, undecided=undecided)
     study_dir.mkdir(parents=True, exist_ok=True)
     path = study_dir / REPORT_HTML
     fileio.write_atomic(path, page)
@@ -142,13 +146,14 @@ def render(results: pd.DataFrame, summary: pd.DataFrame, ranking: pd.DataFrame, 
            alpha: float, confidence: float, title: str, winner, decisions: Sequence,
            power_sentences: Sequence[str], gallery, gallery_name: str = "",
            failures: Sequence[tuple[str, str]] = (), missing: int = 0,
-           metric: study_metric.Metric = study_report.DEFAULT_METRIC, screening=None) -> str:
+           metric: study_metric.Metric = study_report.DEFAULT_METRIC, screening=None,
+           undecided: Sequence[str] = ()) -> str:
     """The whole page as a string (see `write_html_report` for the arguments)."""
     chosen = report_data.chosen_winner(winner)
     best = report_data.best_cell(summary, chosen)
     pair = report_data.paired_runs(results, best, pathlib.Path(study_dir))
     parts = {
-        "answer": _answer(results, summary, ranking, chosen, failures, missing, metric),
+        "answer": _answer(results, summary, ranking, chosen, failures, missing, metric, undecided),
         "decisions": _decisions(decisions),
         "screening": _screening(screening, pathlib.Path(study_dir)),
         "forest": _forest(summary, metric),
@@ -181,7 +186,7 @@ def render(results: pd.DataFrame, summary: pd.DataFrame, ranking: pd.DataFrame, 
         f"<script>{script}</script>", "</body>", "</html>", ""])
 
 
-def _answer(results, summary, ranking, chosen, failures, missing, metric) -> str:
+def _answer(results, summary, ranking, chosen, failures, missing, metric, undecided=()) -> str:
     body = []
     if metric.name != study_metric.DEFAULT:  # The default's page reads as it always has.
         body.append(_rule_html(metric.sentence))
@@ -213,6 +218,12 @@ def _answer(results, summary, ranking, chosen, failures, missing, metric) -> str
                                           key=_ratio_key, kind="stable")
         body.append("<ul>" + "".join(f"<li>{_improvement(r, results, metric, inline=True)}</li>"
                                      for r in effective.itertuples()) + "</ul>")
+    elif undecided:
+        # Nothing significant, but a real effect could have been missed: no recommendation.
+        body.append('<p class="headline">Not decided: no cell beat the unbalanced baseline under the '
+                    f"verdict rule below, but at {_e(_ratio_list(undecided))} the study had too few seeds "
+                    "to tell (see Power).</p>")
+        body.append(_largest_difference(summary, results, metric))
     else:
         body.append('<p class="headline">No remedy was effective: use the plain baseline '
                     "(no cell beat the unbalanced baseline under the verdict rule below).</p>")
@@ -225,6 +236,25 @@ def _answer(results, summary, ranking, chosen, failures, missing, metric) -> str
                     f"{_pp(top['mean_difference'])} pp; verdicts {_e(top['verdicts'])}).</p>")
     return ('<section id="answer" class="answer"><h2>The answer</h2>' + "".join(body)
             + "</section>")
+
+
+def _ratio_list(ratios: Sequence[str]) -> str:
+    """`ratio 10:1` or `ratios 10:1 and 100:1`."""
+    titles = [report_plots.ratio_title(ratio).removeprefix("ratio ") for ratio in ratios]
+    return ("ratio " if len(titles) == 1 else "ratios ") + (
+        titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1])
+
+
+def _largest_difference(summary: pd.DataFrame, results: pd.DataFrame, metric: study_metric.Metric) -> str:
+    """The cell with the largest mean paired difference (what more seeds would test first)."""
+    compared = summary[(summary["cell"] != study_stats.REFERENCE_CELL)
+                       & (summary["cell"] != study_stats.UPPER_CELL)].dropna(subset=["mean_difference"])
+    if compared.empty:
+        return ""
+    # Positive mean_difference means better for every --metric (study_metric.Metric.sign).
+    row = next(compared.loc[[compared["mean_difference"].idxmax()]].itertuples())
+    return ("<p>Largest paired difference (the cell more seeds would test first): "
+            + _improvement(row, results, metric, inline=True) + "</p>")
 
 
 def _improvement(row, results: pd.DataFrame, metric: study_metric.Metric, inline: bool = False) -> str:

@@ -175,6 +175,19 @@ NEUTRAL_RULE = (
     "with N = (largest seeds_needed) - (fewest seeds among those comparisons).")
 
 
+def undecided_ratios(summary: pd.DataFrame, target_effect: float = DEFAULT_TARGET_EFFECT) -> list[str]:
+    """Ratios whose neutral verdicts mean 'too few seeds to tell' (NEUTRAL_RULE), in report order.
+
+    At such a ratio "no cell was effective" is not evidence for the plain baseline: a remedy
+    better by `target_effect` could have gone unseen.
+    """
+    return [ratio for ratio, sentence in neutral_sentences(summary, target_effect).items()
+            if _TOO_FEW in sentence]
+
+
+_TOO_FEW = "too few seeds to tell"
+
+
 def neutral_sentences(summary: pd.DataFrame,
                       target_effect: float = DEFAULT_TARGET_EFFECT) -> dict[str, str]:
     """One sentence per ratio saying what its "neutral" verdicts mean (see NEUTRAL_RULE).
@@ -203,11 +216,11 @@ def neutral_sentences(summary: pd.DataFrame,
             continue
         needed = rows["seeds_needed"].dropna()
         if needed.empty:
-            sentences[ratio] = (f"{label}: too few seeds to tell (the paired spread "
+            sentences[ratio] = (f"{label}: {_TOO_FEW} (the paired spread "
                                 "cannot be estimated).")
             continue
         more = int(needed.max()) - int(rows["n_seeds"].min())
-        sentences[ratio] = (f"{label}: too few seeds to tell ({max(more, 0)} more seeds "
+        sentences[ratio] = (f"{label}: {_TOO_FEW} ({max(more, 0)} more seeds "
                             f"would detect a {100 * target_effect:g}-point effect; "
                             f"current largest MDE {100 * worst:.1f} points).")
     return sentences

@@ -161,6 +161,22 @@ def test_answer_without_effective_remedy(study, tmp_path):
     assert "No remedy was effective: use the plain baseline" in page
 
 
+def test_answer_without_effective_remedy_but_too_few_seeds_recommends_nothing(study, tmp_path):
+    _, results, _ = study
+    plain = results[results["cell"].isin(["baseline:unbalanced", "aug:Bad", "aug:Flat"])]
+    page = _write(tmp_path, plain, undecided=["4", "natural"]).read_text()
+    answer = page[page.index('<section id="answer"'):page.index('<section id="decisions"')]
+    assert "use the plain baseline" not in answer
+    assert "Not decided: no cell beat the unbalanced baseline" in answer
+    assert "at ratios 4:1 and natural the study had too few seeds to tell" in answer
+    # The largest paired difference of the compared cells is named, with its interval.
+    summary = study_stats.summarize(plain)
+    best = summary.loc[summary["mean_difference"].idxmax()]
+    assert (f"Largest paired difference (the cell more seeds would test first): "
+            f"{report_plots.cell_label(best['cell'])} at {report_plots.ratio_title(best['ratio'])}: "
+            f"{100 * best['mean_difference']:+.1f} pp") in answer
+
+
 def test_plain_study_lists_effective_cells(study, tmp_path):
     _, results, summary = study
     page = _write(tmp_path, results, summary).read_text()

@@ -123,6 +123,11 @@ def test_run_study_writes_results_and_report(tmp_path):
     assert "python -m augbal_tf.study --x" in text
     assert "Runs: 12; their summed wall time: 0.5 min" in text
     assert "- packages.fake: 1" in text
+    # report.html's Power section carries summary.md's sentence per ratio on what neutral means.
+    page = (tmp_path / "study" / "report.html").read_text()
+    power = page[page.index('<section id="power"'):]
+    sentence = next(line[2:] for line in text.splitlines() if line.startswith("- Ratio 4: "))
+    assert f"<p>{sentence}</p>" in power
     # One progress line per cell with a time-left estimate, then the table.
     progress = [line for line in lines if line.startswith("[")]
     assert len(progress) == 12 and all("left" in line for line in progress)

@@ -99,3 +99,15 @@ def test_neutral_sentences_follow_the_rule():
         assert expected in sentence
     row = out[out["cell"] == "aug:B"].iloc[0]
     assert f"{int(row['seeds_needed']) - 5} more seeds" in sentence
+
+
+def test_undecided_ratios_are_those_with_too_few_seeds():
+    tight = {"aug:A": [0.001, -0.001, 0.002, 0.0, -0.002]}
+    wide = {"aug:B": [0.05, -0.04, 0.03, 0.0, 0.01]}
+    for diffs, expected in ((tight, []), (wide, ["4"])):
+        results = _results(diffs)
+        summary = study_stats.summarize(results)
+        out = study_power.add_power_columns(summary, study_stats.paired_differences(results))
+        assert study_power.undecided_ratios(out) == expected
+        # A looser target makes the wide spread decisive: its MDE is below 50 points.
+        assert study_power.undecided_ratios(out, target_effect=0.5) == []
