@@ -18,7 +18,7 @@ import pytest
 
 from augbal_tf import config as config_lib
 from augbal_tf import fileio, study, study_adaptive, study_grid, study_report, study_sequential
-from augbal_tf import report_html
+from augbal_tf import report_html, study_power
 from augbal_tf import workdir as workdir_lib
 
 CLASSES = ("tshirt_top", "shirt")
@@ -216,8 +216,11 @@ def test_fixed_seeds_write_the_same_files_as_the_plain_report_path(tmp_path):
     environment = {"packages": {"fake": "1"}}
     summary = study_report.write_report(results, tmp_path / "plain", command="cmd", environment=environment,
                                         title="augbal study: study", failures=(), missing=0)
+    # The page also says, per ratio, what neutral means (and whether that leaves the answer open).
     report_html.write_html_report(tmp_path / "plain", results=results, summary=summary, command="cmd",
-                                  environment=environment, title="augbal study: study", failures=(), missing=0)
+                                  environment=environment, title="augbal study: study", failures=(), missing=0,
+                                  power_sentences=list(study_power.neutral_sentences(summary).values()),
+                                  undecided=study_power.undecided_ratios(summary))
     for name in ("summary.csv", "summary.md", "report.html"):
         assert (tmp_path / "study" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes(), name
     assert "sequential" not in (tmp_path / "study" / "summary.csv").read_text()
