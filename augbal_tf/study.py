@@ -288,12 +288,12 @@ def _write_report(study: StudyConfig, cells: Sequence[Cell], finished: set[str],
                                         title=title, failures=failures, missing=missing,
                                         target_effect=study.target_effect, sequential=sequential,
                                         metric=metric, screening=screening)
+    neutral = study_power.neutral_sentences(summary, study.target_effect)  # Per ratio: what neutral means.
     report_html.write_html_report(study.study_dir, results=results, summary=summary, command=command,
                                   environment=environment, title=title, failures=failures, missing=missing,
                                   sequential=sequential, metric=metric, screening=screening,
-                                  power_sentences=list(study_power.neutral_sentences(
-                                      summary, study.target_effect).values()),
-                                  undecided=study_power.undecided_ratios(summary, study.target_effect))
+                                  power_sentences=list(neutral.values()),
+                                  undecided=study_power.undecided_ratios(neutral))
     log("\n" + study_report.format_table(summary, metric=metric))
     log(f"\nreport: {os.path.join(study.study_dir, report_html.REPORT_HTML)} (open it in a browser; "
         f"also summary.md, summary.csv, summary.png, results.csv); TensorBoard: "

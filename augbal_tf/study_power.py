@@ -175,14 +175,13 @@ NEUTRAL_RULE = (
     "with N = (largest seeds_needed) - (fewest seeds among those comparisons).")
 
 
-def undecided_ratios(summary: pd.DataFrame, target_effect: float = DEFAULT_TARGET_EFFECT) -> list[str]:
-    """Ratios whose neutral verdicts mean 'too few seeds to tell' (NEUTRAL_RULE), in report order.
+def undecided_ratios(sentences: dict[str, str]) -> list[str]:
+    """Ratios whose `neutral_sentences` say 'too few seeds to tell' (NEUTRAL_RULE), in report order.
 
     At such a ratio "no cell was effective" is not evidence for the plain baseline: a remedy
-    better by `target_effect` could have gone unseen.
+    better by the target effect could have gone unseen.
     """
-    return [ratio for ratio, sentence in neutral_sentences(summary, target_effect).items()
-            if _TOO_FEW in sentence]
+    return [ratio for ratio, sentence in sentences.items() if _TOO_FEW in sentence]
 
 
 _TOO_FEW = "too few seeds to tell"

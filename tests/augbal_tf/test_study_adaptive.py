@@ -220,7 +220,7 @@ def test_fixed_seeds_write_the_same_files_as_the_plain_report_path(tmp_path):
     report_html.write_html_report(tmp_path / "plain", results=results, summary=summary, command="cmd",
                                   environment=environment, title="augbal study: study", failures=(), missing=0,
                                   power_sentences=list(study_power.neutral_sentences(summary).values()),
-                                  undecided=study_power.undecided_ratios(summary))
+                                  undecided=study_power.undecided_ratios(study_power.neutral_sentences(summary)))
     for name in ("summary.csv", "summary.md", "report.html"):
         assert (tmp_path / "study" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes(), name
     assert "sequential" not in (tmp_path / "study" / "summary.csv").read_text()

@@ -108,6 +108,6 @@ def test_undecided_ratios_are_those_with_too_few_seeds():
         results = _results(diffs)
         summary = study_stats.summarize(results)
         out = study_power.add_power_columns(summary, study_stats.paired_differences(results))
-        assert study_power.undecided_ratios(out) == expected
+        assert study_power.undecided_ratios(study_power.neutral_sentences(out)) == expected
         # A looser target makes the wide spread decisive: its MDE is below 50 points.
-        assert study_power.undecided_ratios(out, target_effect=0.5) == []
+        assert study_power.undecided_ratios(study_power.neutral_sentences(out, target_effect=0.5)) == []
