@@ -19,8 +19,13 @@ def _transform(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """Luma (ITU-R 601) replicated into 3 equal channels (one colour-matrix pass)."""
-    return _transform(image, np.tile(_LUMA, (3, 1)))
+    """Luma (ITU-R 601) replicated into 3 equal channels: OpenCV's RGB2GRAY, then GRAY2RGB.
+
+    On uint8 that is OpenCV's 14-bit fixed-point luma, the bytes of Albumentations' ToGray;
+    a 3x3 colour matrix (`cv2.transform`) rounds 2 % of colours one level apart and is 1.5x
+    slower at 512 px.
+    """
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
 
 
 def to_sepia(image: np.ndarray) -> np.ndarray:

@@ -152,9 +152,11 @@ def color(image: np.ndarray, factor: float) -> np.ndarray:
     if _channels(image) != 3:
         return image.copy()
     gray = _gray_floor(image)
-    index = np.empty(image.shape, np.uint16)
-    np.left_shift(gray.astype(np.uint16)[:, :, None], 8, out=index)
-    np.bitwise_or(index, image, out=index)
+    # index = (gray << 8) | value, built by OpenCV (a 3-channel merge and a saturating add that
+    # cannot saturate: gray * 256 + 255 < 65536) at a fifth of numpy's broadcast shift and or.
+    gray *= _F32(256.0)  # A fresh array: _gray_floor's output is never a scratch buffer.
+    shifted = gray.astype(np.uint16)
+    index = cv2.add(cv2.merge([shifted, shifted, shifted]), image.astype(np.uint16))
     return _color_table(float(factor)).take(index)
 
 

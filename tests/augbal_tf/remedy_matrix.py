@@ -79,14 +79,29 @@ def weights_digest(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
-def run(data_dir, root, strategy: str, cpu_devices: int = 0, only=(), timeout_s: float = 1800) -> dict:
-    """Runs this script in a subprocess (tests' entry) and returns its matrix.json."""
-    done = subprocess.run([sys.executable, __file__, f"--data_dir={data_dir}", f"--root={root}",
-                           f"--distribution_strategy={strategy}", f"--cpu_devices={cpu_devices}",
-                           *([f"--only={','.join(only)}"] if only else [])],
-                          capture_output=True, text=True, timeout=timeout_s,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+def start(data_dir, root, strategy: str, cpu_devices: int = 0, only=()) -> subprocess.Popen:
+    """Starts this script in a subprocess on `strategy` (its output in root/matrix.log); `finish` waits."""
+    root = pathlib.Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    # A file, not a pipe: the tests run several matrices at once and wait for one at a time.
+    with open(root / "matrix.log", "w", encoding="utf-8") as log:
+        return subprocess.Popen([sys.executable, __file__, f"--data_dir={data_dir}", f"--root={root}",
+                                 f"--distribution_strategy={strategy}", f"--cpu_devices={cpu_devices}",
+                                 *([f"--only={','.join(only)}"] if only else [])],
+                                stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def finish(process: subprocess.Popen, root, timeout_s: float = 1800) -> dict:
+    """Waits for a `start`ed matrix and returns its matrix.json."""
+    try:
+        returncode = process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    log = (pathlib.Path(root) / "matrix.log").read_text(encoding="utf-8")
+    assert returncode == 0, log[-3000:]
     return json.loads((pathlib.Path(root) / "matrix.json").read_text())
 
 

@@ -30,7 +30,7 @@ from augbal_tf import trainer as trainer_lib
 import remedy_matrix  # tests/augbal_tf is on sys.path under pytest's default import mode.
 
 HERE = pathlib.Path(__file__).parent
-TIMEOUT_S = 1800  # A whole strategy's matrix in one subprocess (mirrored is the slowest).
+TIMEOUT_S = 1800  # One training subprocess of the kill-and-resume test.
 
 
 # --- bad values fail before training -------------------------------------------------------------
@@ -192,9 +192,8 @@ def _comparable(metrics: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def one_device(remedy_data_dir, tmp_path_factory) -> tuple[pathlib.Path, dict]:
-    root = tmp_path_factory.mktemp("one_device")
-    return root, remedy_matrix.run(remedy_data_dir, root, "one_device", timeout_s=TIMEOUT_S)
+def one_device(remedy_matrices) -> tuple[pathlib.Path, dict]:
+    return remedy_matrices["one_device"]
 
 
 def _check_run(name: str, result: dict) -> None:
@@ -268,10 +267,9 @@ def test_every_remedy_trains_resumes_exports_and_evaluates_equal_on_one_device(r
             remedy_matrix_default[1][name]["metrics"]["remedies"]), name
 
 
-def test_every_remedy_trains_resumes_exports_and_evaluates_equal_mirrored(remedy_data_dir, remedy_matrix_default,
-                                                                         tmp_path):
+def test_every_remedy_trains_resumes_exports_and_evaluates_equal_mirrored(remedy_matrices, remedy_matrix_default):
     # Remix and mixup under MirroredStrategy: each replica mixes its own sub-batch.
-    mirrored = remedy_matrix.run(remedy_data_dir, tmp_path, "mirrored", cpu_devices=2, timeout_s=TIMEOUT_S)
+    mirrored = remedy_matrices["mirrored"][1]
     _check_matrix(mirrored, 2)
     for name, result in mirrored.items():
         assert _strategy_free(result["metrics"]["remedies"]) == _strategy_free(

@@ -49,6 +49,18 @@ def test_to_gray_equal_channels_and_luma_golden():
     np.testing.assert_array_equal(augstatic.create("ToGray")(pixels)[0, :, 0], [76, 150, 29, 255])
 
 
+def test_to_gray_is_opencvs_luma_on_every_colour():
+    # All 2^24 colours as one 4096x4096 image, and a float32 image: OpenCV's RGB2GRAY in 3 channels.
+    colours = np.arange(2**24, dtype=np.uint32)
+    rgb = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], -1).astype(np.uint8).reshape(4096, 4096, 3)
+    gray = augstatic.create("ToGray")(rgb)
+    np.testing.assert_array_equal(gray[..., 0], cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+    image = RNG.random((9, 7, 3), dtype=np.float32)
+    expected = image @ np.array([0.299, 0.587, 0.114], np.float32)
+    np.testing.assert_allclose(augstatic.create("ToGray")(image), np.repeat(expected[..., None], 3, -1), atol=1e-6)
+
+
 def test_to_sepia_golden():
     pixel = np.array([[[100, 150, 200]]], dtype=np.uint8)
     expected = np.clip(np.rint(np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168],
