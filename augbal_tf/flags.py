@@ -241,7 +241,8 @@ flags.DEFINE_integer("cells_per_process", 2,
                      "Cells trained in one child process before it is replaced (memory stays flat over "
                      "long studies: a child keeps ~160-300 MB of each cell it trained, whatever it releases; "
                      "benchmarks/results/study_memory.md; a cell that trains the head alone on cached features "
-                     "counts as 1/6 of one: it keeps ~24 MB); 0 trains every cell in the study's own process.")
+                     "counts as 1/6 of one: it keeps ~24 MB, and the child one backbone for computing missing "
+                     "features); 0 trains every cell in the study's own process.")
 flags.DEFINE_bool("export_cells", False,
                   "Export a SavedModel in every cell (about 90 MB each at 224 px); cells always "
                   "keep metrics.json and the best weights.")

@@ -12,10 +12,12 @@ cells, at most one child's `cells_per_process` cells above a fresh one, and a
 cell that kills its process (out of memory) costs only that cell. A child dies
 with the study process: a killed study leaves no cell training on its own.
 
-A cell that trained the head alone on cached features (#12: no backbone built or
-traced) keeps far less, so it counts as 1 / `HEAD_ONLY_CELLS` of a cell: a
-child trains that many more of them before it is replaced, and the ~5 CPU-seconds
-of a child's start (importing TensorFlow) are shared by more cells.
+A cell that trained the head alone on cached features (#12) keeps far less, so it
+counts as 1 / `HEAD_ONLY_CELLS` of a cell: a child trains that many more of them
+before it is replaced, and the ~5 CPU-seconds of a child's start (importing
+TensorFlow) are shared by more cells. So does a cached cell that computed missing
+features: the frozen backbone it built is the one `feature_cache` keeps for the
+child's next cells (one per child, not one per cell).
 """
 
 from __future__ import annotations
@@ -57,9 +59,9 @@ def _train(config: config_lib.TrainConfig, workdir: str) -> dict:
 
 
 def cell_share(metrics) -> int:
-    """What a trained cell uses of its child, in 1 / HEAD_ONLY_CELLS of a cell: 1 for a head-only cell."""
+    """What a trained cell uses of its child, in 1 / HEAD_ONLY_CELLS of a cell: 1 for a cell on cached features."""
     record = metrics.get("feature_cache") if isinstance(metrics, dict) else None
-    return 1 if record and record.get("backbone_built") is False else HEAD_ONLY_CELLS
+    return 1 if record and record.get("used") else HEAD_ONLY_CELLS
 
 
 class CellRunner:

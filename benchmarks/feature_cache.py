@@ -4,18 +4,21 @@
         [--ratios 8] [--image_size 224]
 
 launch/intel_scene/transfer_mini.flags (the real intel_scene_mini photos in
-../shared/data/intel_scene_mini, buildings vs sea at 8:1, ImageNet EfficientNet-Lite0
-frozen, 96 px, 6 epochs) cut to a few cells and seeds, run as `python -m augbal_tf.study`
-once with --feature_cache=off and once with auto, each in a fresh $AUGBAL_WORKSPACE
-(its own tfds variants, an empty feature cache; the converted ImageNet weights shared).
+../shared/data/intel_scene_mini, buildings vs sea at 8:1 and 20:1, ImageNet
+EfficientNet-Lite0 frozen, 6 epochs) cut to 16 cells (3 baselines and HorizontalFlip,
+seeds 0 and 1), stored and trained at 224 px, the ImageNet weights' input side and what a
+user runs (`--image_size 0`: the flagfile's 96 px), run as `python -m augbal_tf.study` once
+with --feature_cache=off and once with auto, each in a fresh $AUGBAL_WORKSPACE (its own tfds
+variants, an empty feature cache; the converted ImageNet weights shared).
 Prints each study's wall time, the sum of its cells' `wall_time_s` (variant build
-included), the sum of their epochs' seconds (the training loop alone), the ratios, the feature cache's files and disk size, and each study's peak
-resident memory (process tree, sampled every 0.2 s).
+included), the sum of their epochs' seconds (the training loop alone), the ratios, the feature
+cache's files and disk size, and each study's peak resident memory (process tree, sampled
+every 0.2 s).
 
-Measured (benchmarks/results/feature_cache.md, run 4, cached cells training the head
-alone): 16 cells at 96 px, study 3.3x faster (a head-only cell 5.4x), 3 cells at 224 px
-(`--image_size 224`) 3.2x (a head-only cell 9.3x), on 2 cores at load 10-15; target 10x
-for the study: not met; identical test results, 5.1 KiB of cache per image.
+Measured idle (benchmarks/results/feature_cache.md, run 7d; 2 cores, load 1-2; 17 min for both
+studies): 224 px, study 10.15x faster with the cache (928 vs 91 s; sum of cells 11.4x), peak RSS
+equal (1905 / 1907 MiB); at 96 px 4.43x (run 7a, before the traced extraction). Identical
+results.csv; 5.1 KiB of cache per image.
 """
 
 import argparse
@@ -74,8 +77,8 @@ def main() -> None:
     parser.add_argument("--baselines", nargs="+", default=["balanced", "unbalanced", "oversample_random"])
     parser.add_argument("--augmentations", nargs="+", default=["HorizontalFlip"])
     parser.add_argument("--ratios", nargs="+", default=None, help="instead of the flagfile's 8 and 20")
-    parser.add_argument("--image_size", type=int, default=0,
-                        help="store and train at this side instead of the flagfile's 96 px (224: ImageNet's)")
+    parser.add_argument("--image_size", type=int, default=224,
+                        help="store and train at this side (224: the ImageNet weights'; 0: the flagfile's 96 px)")
     args = parser.parse_args()
     os.chdir(REPO)  # The flagfile's nested --flagfile and --manual_dir are relative to the repository.
     from augbal_tf.backbones import weights as weights_lib  # pylint: disable=import-outside-toplevel

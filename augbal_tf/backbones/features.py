@@ -22,7 +22,9 @@ from augbal_tf import fileio, preprocessing
 _CHUNK = 1 << 20
 # Version 2: training keys a stored image by its encoded bytes (`encoded_feature_key`), so a
 # cached cell decodes no image; version-1 files (keyed by decoded pixels) are never read.
-CACHE_VERSION = 2
+# Version 3: training computes the features in graph mode (`feature_cache.Extractor`), whose
+# float rounding differs from the eager version 2 ones: the two are never mixed in one study.
+CACHE_VERSION = 3
 # What turns a stored image's bytes into pixels (`augbal_datasets.augbal.prepare.decode_image`):
 # part of the encoded key, since another decoder could give other pixels from the same bytes.
 DECODER = "prepare.decode_image:jpeg=INTEGER_ACCURATE"

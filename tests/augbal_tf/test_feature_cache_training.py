@@ -201,3 +201,26 @@ def test_head_alone_starts_as_the_full_models_head():
     other = model_lib.create_head_model("efficientnet_lite0", 3, **{**kwargs, "seed": 6})
     model_lib.copy_head(other, full)  # What the export of a cached run does.
     np.testing.assert_array_equal(full.head(features).numpy(), other(features).numpy())
+
+
+def test_extractors_of_one_backbone_share_its_build_and_trace_in_a_process():
+    # A study's child computes features cell after cell: the frozen ImageNet backbone is built
+    # and traced once, for any seed (drop-connect is off at inference); a random init is its
+    # seed's, so another seed builds anew. The traced call gives the eager backbone's features.
+    config = config_lib.make(**RUN)
+    first, second = feature_cache.Extractor(config), feature_cache.Extractor(config_lib.replace(config, seed=3))
+    assert not first.built
+    images = np.random.default_rng(0).uniform(-1, 1, size=(5, 32, 32, 3)).astype(np.float32)
+    features = first.features(images).numpy()
+    assert second.features(images[:2]).numpy().shape == (2, 1280)
+    assert second.backbone is first.backbone and second.built
+    np.testing.assert_allclose(features, first.backbone(images, training=False).numpy(), atol=1e-4)
+    np.testing.assert_allclose(second.features(images).numpy(), features, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="inference mode"):
+        first.features(images, training=True)
+    random_init = dict(weights="none", bn_mode="inference")
+    zero = feature_cache.Extractor(config_lib.make(**{**RUN, **random_init}))
+    three = feature_cache.Extractor(config_lib.make(**{**RUN, **random_init, "seed": 3}))
+    assert zero.backbone is not first.backbone
+    assert three.backbone is not zero.backbone
+    assert not np.allclose(zero.features(images).numpy(), three.features(images).numpy())

@@ -96,10 +96,11 @@ def _pid_and_cache_record(backbone_built):
 
 
 def test_cell_share():
-    head_only = {"feature_cache": {"used": True, "backbone_built": False}}
-    assert study_runner.cell_share(head_only) == 1
-    for metrics in ({"feature_cache": {"used": True, "backbone_built": True}},
-                    {"feature_cache": {"used": False, "backbone_built": None}}, {}, None):
+    # A cell on cached features counts as one HEAD_ONLY_CELLS-th, also when it built the backbone to
+    # compute missing features (feature_cache keeps that one backbone for the child's next cells).
+    for built in (False, True):
+        assert study_runner.cell_share({"feature_cache": {"used": True, "backbone_built": built}}) == 1
+    for metrics in ({"feature_cache": {"used": False, "backbone_built": None}}, {}, None):
         assert study_runner.cell_share(metrics) == study_runner.HEAD_ONLY_CELLS, metrics
 
 
@@ -107,11 +108,12 @@ def test_a_child_trains_head_only_cells_per_process_times_more():
     many = study_runner.HEAD_ONLY_CELLS
     runner = study_runner.CellRunner(2)
     try:
-        # 2 cells' worth of head-only cells, then a full cell and one cell's worth of head-only ones.
-        first = [runner.call(_pid_and_cache_record, False, share=study_runner.cell_share)["pid"]
-                 for _ in range(2 * many)]
+        # 2 cells' worth of cached cells (the first built its backbone), then a full cell and one
+        # cell's worth of cached ones, then one more cell.
+        first = [runner.call(_pid_and_cache_record, built, share=study_runner.cell_share)["pid"]
+                 for built in (True, *[False] * (2 * many - 1))]
         second = [runner.call(_pid_and_cache_record, built, share=study_runner.cell_share)["pid"]
-                  for built in (True, *[False] * many)]
+                  for built in (None, *[False] * many)]
         third = runner.call(_pid_and_cache_record, None, share=study_runner.cell_share)["pid"]
     finally:
         runner.close()
