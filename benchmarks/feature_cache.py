@@ -17,7 +17,7 @@ every 0.2 s).
 
 Measured idle (benchmarks/results/feature_cache.md, run 7d; 2 cores, load 1-2; 17 min for both
 studies): 224 px, study 10.15x faster with the cache (928 vs 91 s; sum of cells 11.4x), peak RSS
-equal (1905 / 1907 MiB); at 96 px 4.43x (run 7a, before the traced extraction). Identical
+equal (1905 / 1907 MiB); at 96 px 5.46x (391 vs 72 s, run 7e). Identical
 results.csv; 5.1 KiB of cache per image.
 """
 
