@@ -12,6 +12,7 @@ keyed by the stored image's encoded bytes (no decoding when cached), so every ce
 """
 
 import dataclasses
+import functools
 import pathlib
 
 import numpy as np
@@ -64,11 +65,17 @@ def refusal(config: config_lib.TrainConfig) -> str | None:
     return None
 
 
-# The last built inference backbone of this process: (key, backbone, traced calls by input shape).
-# A study's child trains cell after cell with one backbone; building EfficientNet-Lite0 and
-# loading its ImageNet weights costs ~3.4 s, tracing it ~0.9 s, on every cell that computes a
-# feature otherwise. One entry: the memory of one backbone, whatever the study.
-_LAST_BACKBONE: list = []
+@functools.lru_cache(maxsize=1)
+def _inference_backbone(name: str, weights_source: str | None, weights_id: str | None,
+                        seed: int | None) -> tuple:
+    """(backbone, its traced calls by input shape): the last one built in this process.
+
+    A study's child trains cell after cell with one backbone; building EfficientNet-Lite0 and
+    loading its ImageNet weights costs ~3.4 s, tracing it ~0.9 s, on every cell that computes a
+    feature otherwise. One entry: the memory of one backbone, whatever the study. `weights_id`
+    (a weights file's digest) and `seed` (a random init's) are part of the key only.
+    """
+    return model_lib.classifier_backbone(name, weights_source, seed or 0, Extractor.bn_mode, dtype="float32"), {}
 
 
 class Extractor:
@@ -88,7 +95,7 @@ class Extractor:
         self.weights_source = backbones.check_weights(config_lib.model_weights(config))
         self.preprocessing = model_lib.preprocessing_for(config.model)
         self._backbone = None
-        self._traced = {}  # Input shape -> the backbone's traced inference call.
+        self._traced = None  # Input shape -> the backbone's traced inference call (set with the backbone).
         if self.weights_source is not None:  # Hashed once (a weights file), not per chunk of images.
             self.weights_id = features_lib.weights_identity(self.weights_source, self.seed)
 
@@ -101,12 +108,10 @@ class Extractor:
         if self._backbone is None:
             # Frozen in inference mode, the backbone never changes, and its features depend on the
             # seed only through a random init's weights (drop-connect is off at inference).
-            key = (self.backbone_name, self.weights_source and features_lib.model_weights_identity(self),
-                   self.seed if self.weights_source is None else None)
-            if not _LAST_BACKBONE or _LAST_BACKBONE[0] != key:
-                _LAST_BACKBONE[:] = [key, model_lib.classifier_backbone(
-                    self.backbone_name, self.weights_source, self.seed, self.bn_mode, dtype="float32"), {}]
-            self._backbone, self._traced = _LAST_BACKBONE[1], _LAST_BACKBONE[2]
+            random_init = self.weights_source is None
+            self._backbone, self._traced = _inference_backbone(
+                self.backbone_name, self.weights_source, None if random_init else self.weights_id,
+                self.seed if random_init else None)
         return self._backbone
 
     def features(self, inputs, training=False):

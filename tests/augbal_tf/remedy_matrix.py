@@ -92,7 +92,7 @@ def start(data_dir, root, strategy: str, cpu_devices: int = 0, only=()) -> subpr
                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
-def finish(process: subprocess.Popen, root, timeout_s: float = 1800) -> dict:
+def finish(process: subprocess.Popen, root, timeout_s: float) -> dict:
     """Waits for a `start`ed matrix and returns its matrix.json."""
     try:
         returncode = process.wait(timeout=timeout_s)
