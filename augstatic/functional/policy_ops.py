@@ -58,22 +58,11 @@ def _channels(image: np.ndarray) -> int:
     return 1 if image.ndim == 2 else image.shape[2]
 
 
-# A fast float32 evaluation is within a few float32 ulps (< 5e-5 for values <= 512) of
-# torch's; truncation or floor can differ only where a value is that close to an integer.
-_NEAR = np.float32(1e-4)
-_LUMA_ROW = np.array([_LUMA], np.float32)
-
-
-def _near_integer(values: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
-    """Flat indices where `values` lies within _NEAR of an integer.
-
-    `scratch`: a float32 buffer of the same shape to overwrite. Large temporaries cost more
-    than the arithmetic here (fresh pages from the allocator on every call), so the callers
-    reuse their buffers.
-    """
-    distance = np.rint(values, out=scratch)
-    np.subtract(values, distance, out=distance)
-    return np.flatnonzero(np.abs(distance, out=distance) < _NEAR)
+# OpenCV's float32 gray is within a few float32 ulps (< 5e-5 for values <= 512) of torch's;
+# its floor can differ only where the gray lies that close to an integer.
+_NEAR = 1e-4
+# gray + 0.5: rounding it to uint8 floors the gray, plus one, and stays positive (no abs).
+_LUMA_HALF_UP = np.array([[*_LUMA, 0.5]], np.float32)
 
 
 def _gray_exact(rgb: np.ndarray) -> np.ndarray:
@@ -85,21 +74,23 @@ def _gray_exact(rgb: np.ndarray) -> np.ndarray:
     return (gray + rgb[:, 2] * w2).astype(np.float32)
 
 
-def _gray_floor(image: np.ndarray, as_float: np.ndarray | None = None) -> np.ndarray:
-    """floor of torchvision's gray of an RGB uint8 image, float32 HxW, exact.
+def _gray_floor_plus_one(image: np.ndarray) -> np.ndarray:
+    """1 + floor of torchvision's gray of an RGB uint8 image, uint8 HxW, exact.
 
-    One OpenCV colour transform, then the few pixels near an integer redone exactly.
+    The gray never reaches 255 (the weights sum to 0.9999), so 1 + floor fits a byte. One
+    OpenCV colour transform rounded twice, `_NEAR` below and above: where the two roundings
+    differ the gray is near an integer, and only those few pixels are redone exactly.
     """
-    if as_float is None:
-        as_float = _scratch(0, image.shape)
-        as_float[...] = image
-    gray = cv2.transform(as_float, _LUMA_ROW).reshape(image.shape[:2])
-    suspects = _near_integer(gray)
-    floored = np.floor(gray, out=gray)
-    if suspects.size:
-        exact = _gray_exact(image.reshape(-1, 3)[suspects])
-        floored.reshape(-1)[suspects] = np.floor(exact)
-    return floored
+    as_float = _scratch(0, image.shape)
+    as_float[...] = image
+    shifted = cv2.transform(as_float, _LUMA_HALF_UP)
+    low = cv2.convertScaleAbs(shifted, beta=-_NEAR)
+    high = cv2.convertScaleAbs(shifted, beta=_NEAR)
+    unsure = cv2.subtract(high, low)  # 0 or 1, so its bytes are valid booleans
+    if cv2.countNonZero(unsure):
+        index = np.flatnonzero(unsure.view(bool))
+        high.reshape(-1)[index] = np.floor(_gray_exact(image.reshape(-1, 3)[index])) + 1
+    return high
 
 
 def _blend_exact(x: np.ndarray, ratio: float, other: np.ndarray) -> np.ndarray:
@@ -127,7 +118,9 @@ def brightness(image: np.ndarray, factor: float) -> np.ndarray:
 def contrast(image: np.ndarray, factor: float) -> np.ndarray:
     """Blend with the mean of the floored gray image (adjust_contrast)."""
     if _channels(image) == 3:
-        mean = cv2.mean(_gray_floor(image))[0]
+        # cv2.mean of the floored gray, from the sum of floor + 1: sum * (1 / n), as cv2.mean.
+        count = image.shape[0] * image.shape[1]
+        mean = (cv2.sumElems(_gray_floor_plus_one(image))[0] - count) * (1.0 / count)
     else:  # torchvision: the mean of the single channel itself
         mean = cv2.mean(image.reshape(image.shape[:2]))[0]
     return _lut(image, _blend_table(factor, _F32(mean)))
@@ -135,11 +128,12 @@ def contrast(image: np.ndarray, factor: float) -> np.ndarray:
 
 @functools.lru_cache(maxsize=128)
 def _color_table(factor: float) -> np.ndarray:
-    """trunc(clamp(x * factor + g * (1 - factor))) for every gray level g (rows) and value x
-    (columns), torch's fused blend: 64 KB, exact. RandAugment and TrivialAugment draw factors
-    from 31 magnitude bins, so few tables serve a whole epoch."""
+    """trunc(clamp(x * factor + g * (1 - factor))) at index ((g + 1) << 8) | x for every gray
+    level g and value x, torch's fused blend: 64 KB, exact (row 0 is never read: see
+    _gray_floor_plus_one). RandAugment and TrivialAugment draw factors from 31 magnitude bins,
+    so few tables serve a whole epoch."""
     values = np.tile(_LEVELS, 256)
-    gray = np.repeat(_LEVELS, 256)
+    gray = np.repeat(_LEVELS - 1, 256)
     return _truncate(_blend_exact(values, factor, gray))
 
 
@@ -151,13 +145,13 @@ def color(image: np.ndarray, factor: float) -> np.ndarray:
     """
     if _channels(image) != 3:
         return image.copy()
-    gray = _gray_floor(image)
-    # index = (gray << 8) | value, built by OpenCV (a 3-channel merge and a saturating add that
-    # cannot saturate: gray * 256 + 255 < 65536) at a fifth of numpy's broadcast shift and or.
-    gray *= _F32(256.0)  # A fresh array: _gray_floor's output is never a scratch buffer.
-    shifted = gray.astype(np.uint16)
-    index = cv2.add(cv2.merge([shifted, shifted, shifted]), image.astype(np.uint16))
-    return _color_table(float(factor)).take(index)
+    gray = _gray_floor_plus_one(image)
+    height, width = gray.shape
+    # The uint16 index ((gray + 1) << 8) | value is the little-endian byte pair (value, gray + 1):
+    # one OpenCV merge of two byte planes builds it.
+    gray3 = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB).reshape(height, width * 3)
+    index = cv2.merge([image.reshape(height, width * 3), gray3]).view("<u2")
+    return _color_table(float(factor)).take(index).reshape(image.shape)
 
 
 # adjust_sharpness's smoothing kernel: 1s around a 5 in the middle, normalised.

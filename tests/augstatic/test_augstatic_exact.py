@@ -255,7 +255,7 @@ def test_color_is_torchs_blend_with_the_floored_gray_for_every_factor(factor):
     from augstatic.functional import policy_ops as fpolicy  # pylint: disable=import-outside-toplevel
 
     image = np.random.default_rng(7).integers(0, 256, size=(37, 29, 3), dtype=np.uint8)
-    gray = np.repeat(fpolicy._gray_floor(image).reshape(-1), 3)  # pylint: disable=protected-access
+    gray = np.repeat(fpolicy._gray_floor_plus_one(image).reshape(-1) - 1.0, 3)  # pylint: disable=protected-access
     blended = fpolicy._blend_exact(image.reshape(-1), factor, gray)  # pylint: disable=protected-access
     expected = np.clip(blended, 0, 255).astype(np.uint8).reshape(image.shape)
     np.testing.assert_array_equal(fpolicy.color(image, factor), expected)

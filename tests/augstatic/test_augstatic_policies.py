@@ -241,16 +241,18 @@ def test_policy_ops_equal_the_registered_transforms():
 
 
 def test_fast_float32_paths_equal_the_exact_emulation_of_torch_arithmetic():
-    # color/contrast evaluate in float32 with OpenCV and redo only values near an integer with
-    # the float64 emulation of torch's fused multiply-adds (checked against torchvision 0.29.1
-    # by benchmarks/augstatic_policies.py --peer=torchvision); here: fast == emulation on 1M
-    # random colours plus every gray level.
-    rng = np.random.default_rng(10)
-    pixels = np.concatenate([rng.integers(0, 256, (1 << 20, 3)),
-                             np.repeat(np.arange(256), 3).reshape(256, 3)]).astype(np.uint8)
-    image = pixels.reshape(-1, 256, 3)
+    # color/contrast take the floored gray from OpenCV's float32 transform and redo only grays
+    # near an integer with the float64 emulation of torch's fused multiply-adds (checked against
+    # torchvision 0.29.1 by benchmarks/augstatic_policies.py --peer=torchvision); here: fast ==
+    # emulation on every one of the 2^24 colours, and color's table on 1M of them.
+    codes = np.arange(1 << 24, dtype=np.uint32)
+    pixels = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1).astype(np.uint8)
+    image = pixels.reshape(4096, 4096, 3)
     exact_gray = np.floor(F._gray_exact(pixels)).reshape(image.shape[:2])
-    np.testing.assert_array_equal(F._gray_floor(image), exact_gray)
+    np.testing.assert_array_equal(F._gray_floor_plus_one(image), exact_gray + 1)
+    chosen = np.random.default_rng(10).integers(0, 1 << 24, 1 << 20)
+    pixels, exact_gray = pixels[chosen], exact_gray.reshape(-1)[chosen]
+    image = pixels.reshape(-1, 256, 3)
     for factor in (0.01, 0.1, 0.5, 0.73, 1.27, 1.99):
         blended = F._blend_exact(pixels, factor, np.repeat(exact_gray.reshape(-1, 1), 3, axis=1))
         expected = np.clip(blended, 0, 255).astype(np.uint8).reshape(image.shape)
